@@ -1,0 +1,284 @@
+"""Building an index: reference corpora in, an index folder with its manifest out.
+
+``build_index`` and ``add_corpora`` are the public entry points; ``clearance index build`` and
+``clearance index add`` are thin wrappers over them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from indexer.chunking import Passage, chunk_passages
+from indexer.corpus import Corpus, ReferenceItem
+from indexer.embedding import Embedder, model_fingerprint
+from indexer.fingerprints import gram_length_for, ngram_hashes, token_hashes
+from indexer.manifest import (
+    ClearanceIndexError,
+    CorpusRecord,
+    IndexManifest,
+    IndexSettings,
+    check_compatible,
+    read_manifest,
+    utc_now,
+    write_manifest,
+)
+from indexer.normalize import TextMode, TokenizedText, tokenize
+from indexer.store import CorpusArrays, write_corpus_arrays
+from indexer.terms import TermBag, term_bag
+from indexer.vector_index import build_vector_index, vector_index_kind
+
+log = logging.getLogger(__name__)
+
+ProgressFactory = Callable[[int, str], Callable[[int], None]]
+
+
+def _no_progress(total: int, label: str) -> Callable[[int], None]:
+    return lambda step: None
+
+
+def corpus_checksum(corpus: Corpus) -> str:
+    """SHA-256 over ids and texts in order: equal checksums mean the same reference content."""
+    digest = hashlib.sha256()
+    for item in corpus.items:
+        digest.update(item.id.encode("utf-8") + b"\0" + item.text.encode("utf-8") + b"\0")
+    return "sha256:" + digest.hexdigest()
+
+
+class _PassageTable:
+    """Accumulates passages, their n-gram and rare-term postings while a corpus is read."""
+
+    def __init__(self) -> None:
+        self.rows: list[tuple[int, int, int, int, int]] = []
+        self.texts: list[str] = []
+        self.gram_parts: list[np.ndarray] = []
+        self.gram_owners: list[np.ndarray] = []
+        self.gram_counts: list[int] = []
+        self.term_parts: list[np.ndarray] = []
+        self.term_owners: list[np.ndarray] = []
+        self.term_stats: list[tuple[float, int]] = []
+
+    def add(self, item_no: int, text: str, passage: Passage, grams: np.ndarray, terms: TermBag,
+            prose_tokens: int) -> None:
+        passage_id = len(self.rows)
+        self.rows.append(
+            (item_no, passage.token_start, passage.token_end, passage.char_start, passage.char_end)
+        )
+        self.texts.append(text)
+        distinct = np.unique(grams)
+        self.gram_parts.append(distinct)
+        self.gram_owners.append(np.full(len(distinct), passage_id, dtype=np.uint32))
+        self.gram_counts.append(len(distinct))
+        self.term_parts.append(terms.hashes)
+        self.term_owners.append(np.full(len(terms.hashes), passage_id, dtype=np.uint32))
+        self.term_stats.append((terms.mass, prose_tokens))
+
+    @staticmethod
+    def postings(parts: list[np.ndarray], owners: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """Concatenate and sort by hash (then passage), the layout ``searchsorted`` needs."""
+        if not parts:
+            return np.empty(0, dtype=np.uint64), np.empty(0, dtype=np.uint32)
+        hashes, passages = np.concatenate(parts), np.concatenate(owners)
+        order = np.lexsort((passages, hashes))
+        return hashes[order], passages[order]
+
+
+def item_passages(item: ReferenceItem, tokens: TokenizedText, settings: IndexSettings) -> list[Passage]:
+    """Overlapping passages of an item, plus its prompt alone when the loader marked one.
+
+    A reworded test item is usually the question without its solution; an embedding of the
+    question alone is much closer to it than one of question plus half a solution.
+    """
+    passages = chunk_passages(tokens, settings.chunking)
+    prompt_end = item.meta.get("prompt_end") if item.meta else None
+    if isinstance(prompt_end, int) and len(passages) > 1:
+        inside = int(np.searchsorted(tokens.ends, prompt_end, side="right"))
+        if 0 < inside < len(tokens) and inside <= settings.chunking.passage_tokens:
+            prompt = Passage(0, inside, int(tokens.starts[0]), int(tokens.ends[inside - 1]))
+            if prompt not in passages:
+                passages.insert(0, prompt)
+    return passages
+
+
+def build_corpus_arrays(
+    corpus: Corpus,
+    settings: IndexSettings,
+    embedder: Embedder,
+    progress: ProgressFactory = _no_progress,
+) -> tuple[CorpusArrays, CorpusRecord]:
+    """Tokenize, chunk, fingerprint, weigh rare terms and embed one corpus."""
+    table = _PassageTable()
+    item_tokens: list[int] = []
+    gram_lengths: set[int] = set()
+    without_ngrams = 0
+    seed = settings.ngrams.seed
+    advance = progress(len(corpus.items), f"{corpus.name}: fingerprints")
+    for item_no, item in enumerate(corpus.items):
+        tokens = tokenize(item.text, corpus.mode, settings.normalization)
+        item_tokens.append(len(tokens))
+        gram_length = gram_length_for(len(tokens), corpus.mode, settings.ngrams)
+        if gram_length:
+            gram_lengths.add(gram_length)
+            grams = ngram_hashes(token_hashes(tokens.tokens, seed), gram_length)
+        else:
+            without_ngrams += 1
+            grams = np.empty(0, dtype=np.uint64)
+        for passage in item_passages(item, tokens, settings):
+            text = item.text[passage.char_start : passage.char_end]
+            last_gram = max(passage.token_end - (gram_length or 0) + 1, passage.token_start)
+            prose = (
+                tokens.tokens[passage.token_start : passage.token_end]
+                if corpus.mode is TextMode.PROSE
+                else tokenize(text, TextMode.PROSE, settings.normalization).tokens
+            )
+            table.add(item_no, text, passage, grams[passage.token_start : last_gram],
+                      term_bag(prose, settings.terms, seed), len(prose))
+        advance(1)
+
+    gram_hashes, gram_passages = table.postings(table.gram_parts, table.gram_owners)
+    term_hashes, term_passages = table.postings(table.term_parts, table.term_owners)
+    vector_index = build_vector_index(
+        _embed_passages(table.texts, embedder, progress, corpus.name), settings.vectors
+    )
+    arrays = CorpusArrays(
+        ids=[item.id for item in corpus.items],
+        metas=[dict(item.meta) for item in corpus.items],
+        texts=[item.text for item in corpus.items],
+        item_tokens=np.asarray(item_tokens, dtype=np.int32),
+        passages=np.asarray(table.rows, dtype=np.int64).reshape(-1, 5),
+        ngram_hashes=gram_hashes,
+        ngram_passages=gram_passages,
+        passage_grams=np.asarray(table.gram_counts, dtype=np.int32),
+        term_hashes=term_hashes,
+        term_passages=term_passages,
+        passage_terms=np.asarray(table.term_stats, dtype=np.float32).reshape(-1, 2),
+        vectors=vector_index,
+    )
+    record = CorpusRecord(
+        name=corpus.name,
+        kind=corpus.kind,
+        mode=corpus.mode,
+        items=len(corpus.items),
+        passages=len(table.rows),
+        tokens=int(sum(item_tokens)),
+        ngrams=int(len(gram_hashes)),
+        checksum=corpus_checksum(corpus),
+        vector_index=vector_index_kind(vector_index),
+        built_at=utc_now(),
+        source=corpus.source,
+        license=corpus.license,
+        items_without_ngrams=without_ngrams,
+        gram_lengths=tuple(sorted(gram_lengths)),
+    )
+    return arrays, record
+
+
+def _embed_passages(
+    texts: list[str], embedder: Embedder, progress: ProgressFactory, label: str
+) -> np.ndarray:
+    advance = progress(len(texts), f"{label}: embeddings")
+    vectors = []
+    chunk = 512  # bounded memory and a live progress bar on large corpora
+    for start in range(0, len(texts), chunk):
+        batch = texts[start : start + chunk]
+        vectors.append(embedder.encode(batch))
+        advance(len(batch))
+    if not vectors:
+        return np.empty((0, embedder.dimension), dtype=np.float32)
+    return np.concatenate(vectors)
+
+
+def build_index(
+    out: Path | str,
+    corpora: Sequence[Corpus],
+    *,
+    settings: IndexSettings | None = None,
+    embedder: Embedder | None = None,
+    progress: ProgressFactory = _no_progress,
+    overwrite: bool = False,
+) -> IndexManifest:
+    """Build a new index folder from ``corpora``.
+
+    >>> from indexer.corpus import read_reference_jsonl
+    >>> build_index("my-index", read_reference_jsonl("refs.jsonl"))  # doctest: +SKIP
+    """
+    out = Path(out)
+    settings = settings or IndexSettings()
+    if (out / "manifest.json").exists() and not overwrite:
+        raise ClearanceIndexError(
+            f"{out} already holds an index; use `clearance index add` to add corpora, "
+            "or --overwrite to rebuild it"
+        )
+    if not corpora:
+        raise ClearanceIndexError("nothing to index: no corpora were given")
+    out.mkdir(parents=True, exist_ok=True)
+    embedder = embedder or Embedder(settings.embedding)
+    now = utc_now()
+    manifest = IndexManifest(
+        settings=settings,
+        model_fingerprint=model_fingerprint(settings.embedding.model),
+        dimension=embedder.dimension,
+        created_at=now,
+        updated_at=now,
+        clearance_version=_package_version(),
+    )
+    for corpus in corpora:
+        manifest = _add_one(out, manifest, corpus, embedder, progress)
+    return manifest
+
+
+def add_corpora(
+    index_dir: Path | str,
+    corpora: Sequence[Corpus],
+    *,
+    replace_existing: bool = False,
+    embedder: Embedder | None = None,
+    progress: ProgressFactory = _no_progress,
+) -> IndexManifest:
+    """Add corpora to an existing index with the settings it was built with.
+
+    Other corpora are left untouched: nothing of theirs is re-read, re-hashed or re-embedded.
+    """
+    index_dir = Path(index_dir)
+    manifest = read_manifest(index_dir)
+    settings = manifest.settings
+    check_compatible(manifest, settings, model_fingerprint(settings.embedding.model))
+    for corpus in corpora:
+        if manifest.corpus(corpus.name) and not replace_existing:
+            raise ClearanceIndexError(
+                f"corpus {corpus.name!r} is already in {index_dir}; pass --replace to rebuild it"
+            )
+    embedder = embedder or Embedder(settings.embedding)
+    for corpus in corpora:
+        manifest = _add_one(index_dir, manifest, corpus, embedder, progress)
+    return manifest
+
+
+def _add_one(
+    index_dir: Path,
+    manifest: IndexManifest,
+    corpus: Corpus,
+    embedder: Embedder,
+    progress: ProgressFactory,
+) -> IndexManifest:
+    log.info("indexing corpus %s (%d items)", corpus.name, len(corpus.items))
+    arrays, record = build_corpus_arrays(corpus, manifest.settings, embedder, progress)
+    write_corpus_arrays(index_dir, corpus.name, arrays)
+    others = tuple(c for c in manifest.corpora if c.name != corpus.name)
+    manifest = replace(manifest, corpora=others + (record,), updated_at=utc_now())
+    write_manifest(index_dir, manifest)
+    return manifest
+
+
+def _package_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("clearance")
+    except PackageNotFoundError:
+        return "unknown"

@@ -1,0 +1,172 @@
+"""Reference corpora as the indexer receives them, and the two generic input formats.
+
+Benchmark-specific loaders live in ``reference_corpora.loaders``; they all produce the
+``Corpus`` and ``ReferenceItem`` defined here.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+from indexer.normalize import TextMode
+
+
+class CorpusKind(str, Enum):
+    """Why a corpus must stay out of training data; policies differ per kind."""
+
+    BENCHMARK = "benchmark"
+    COPYRIGHT = "copyright"
+
+
+class CorpusInputError(ValueError):
+    """A reference input cannot be read; the message names the file and line."""
+
+
+@dataclass(frozen=True)
+class ReferenceItem:
+    """One reference item (a test question, a whole work) as the corpus names it."""
+
+    id: str
+    text: str
+    meta: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Corpus:
+    """A named set of reference items of one kind, tokenized in one mode."""
+
+    name: str
+    kind: CorpusKind
+    items: list[ReferenceItem]
+    mode: TextMode = TextMode.PROSE
+    source: str = ""
+    license: str = ""
+
+    def __post_init__(self) -> None:
+        self.kind = CorpusKind(self.kind)
+        self.mode = TextMode(self.mode)
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", self.name):
+            raise CorpusInputError(
+                f"corpus name {self.name!r} must be letters, digits, '.', '_' or '-' "
+                "(it names a folder in the index)"
+            )
+        seen: set[str] = set()
+        for item in self.items:
+            if item.id in seen:
+                raise CorpusInputError(f"corpus {self.name!r}: duplicate item id {item.id!r}")
+            seen.add(item.id)
+
+
+def read_reference_jsonl(path: Path) -> list[Corpus]:
+    """Read the generic reference format: one ``{"id", "text", "corpus", "kind"}`` per line.
+
+    Optional fields: ``mode`` (``prose``/``code``), ``license``, ``meta``. One file may hold
+    several corpora; they come back in order of first appearance.
+    """
+    path = Path(path)
+    corpora: dict[str, Corpus] = {}
+    with path.open(encoding="utf-8") as handle:
+        for line_no, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            where = f"{path}:{line_no}"
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise CorpusInputError(f"{where}: not valid JSON ({exc.msg})") from exc
+            if not isinstance(record, dict):
+                raise CorpusInputError(f"{where}: expected a JSON object")
+            for key in ("id", "text", "corpus", "kind"):
+                if key not in record:
+                    raise CorpusInputError(f"{where}: missing field {key!r}")
+            if not isinstance(record["text"], str):
+                raise CorpusInputError(f"{where}: field 'text' must be a string")
+            try:
+                kind = CorpusKind(record["kind"])
+                mode = TextMode(record.get("mode", "prose"))
+            except ValueError as exc:
+                raise CorpusInputError(
+                    f"{where}: {exc} (kind is 'benchmark' or 'copyright', mode 'prose' or 'code')"
+                ) from exc
+            name = str(record["corpus"])
+            corpus = corpora.get(name)
+            if corpus is None:
+                corpus = corpora[name] = Corpus(
+                    name=name, kind=kind, mode=mode, items=[], source=str(path),
+                    license=str(record.get("license", "")),
+                )
+            elif (corpus.kind, corpus.mode) != (kind, mode):
+                raise CorpusInputError(
+                    f"{where}: corpus {name!r} was {corpus.kind.value}/{corpus.mode.value} "
+                    f"earlier, now {kind.value}/{mode.value}; one corpus has one kind and mode"
+                )
+            meta = record.get("meta", {})
+            corpus.items.append(ReferenceItem(str(record["id"]), record["text"], meta))
+    result = list(corpora.values())
+    for corpus in result:
+        Corpus.__post_init__(corpus)  # re-check id uniqueness now that items are in
+    if not result:
+        raise CorpusInputError(f"{path}: no reference items")
+    return result
+
+
+_GUTENBERG_START = re.compile(r"^\*\*\* ?START OF (THE|THIS) PROJECT GUTENBERG.*$", re.I | re.M)
+_GUTENBERG_END = re.compile(r"^\*\*\* ?END OF (THE|THIS) PROJECT GUTENBERG.*$", re.I | re.M)
+
+
+def strip_gutenberg(text: str) -> tuple[str, int]:
+    """Drop Project Gutenberg's licence header and footer.
+
+    Returns the body and its offset in ``text``: the boilerplate is the same in every PG book,
+    so leaving it in would make every crawled PG page look like a copy of every work.
+    """
+    start = 0
+    header = _GUTENBERG_START.search(text)
+    if header:
+        start = header.end()
+    footer = _GUTENBERG_END.search(text, start)
+    end = footer.start() if footer else len(text)
+    return text[start:end], start
+
+
+def read_text_works(
+    path: Path, name: str, kind: CorpusKind = CorpusKind.COPYRIGHT, license: str = ""
+) -> Corpus:
+    """Plain-text works: a file, or a folder of ``.txt`` files, one work per file.
+
+    The work id is the file name without extension; each item's meta records the file and
+    the offset of the body in it, so spans can be traced back to the original file.
+    """
+    path = Path(path)
+    files = sorted(path.glob("*.txt")) if path.is_dir() else [path]
+    if not files:
+        raise CorpusInputError(f"{path}: no .txt files")
+    items = [_read_work(file) for file in files]
+    return Corpus(name=name, kind=kind, items=items, source=str(path), license=license)
+
+
+def _read_work(file: Path) -> ReferenceItem:
+    try:
+        raw = file.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise CorpusInputError(f"{file}: not UTF-8 text ({exc.reason})") from exc
+    body, offset = strip_gutenberg(raw)
+    return ReferenceItem(id=file.stem, text=body, meta={"file": file.name, "offset": offset})
+
+
+def merge_corpora(corpora: Iterable[Corpus]) -> list[Corpus]:
+    """Check that corpus names are unique across all inputs of one build."""
+    result: list[Corpus] = []
+    names: set[str] = set()
+    for corpus in corpora:
+        if corpus.name in names:
+            raise CorpusInputError(f"corpus {corpus.name!r} is given twice")
+        names.add(corpus.name)
+        result.append(corpus)
+    return result

@@ -1,0 +1,203 @@
+"""The index manifest: how an index was built, so a scanner can refuse one it would misread."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from indexer.chunking import ChunkingSettings
+from indexer.corpus import CorpusKind
+from indexer.embedding import EmbeddingSettings
+from indexer.fingerprints import NgramSettings
+from indexer.normalize import NormalizationSettings, TextMode
+from indexer.terms import TermSettings
+from indexer.vector_index import VectorSettings
+
+FORMAT_VERSION = 1
+MANIFEST_NAME = "manifest.json"
+
+
+class ClearanceIndexError(RuntimeError):
+    """Base class for index problems a user can hit."""
+
+
+class IndexNotFoundError(ClearanceIndexError):
+    pass
+
+
+class IndexMismatchError(ClearanceIndexError):
+    """The index was built with a model or settings this scanner does not use."""
+
+
+@dataclass(frozen=True)
+class IndexSettings:
+    """Everything that decides what the index contains; a scanner must agree on all of it."""
+
+    normalization: NormalizationSettings = field(default_factory=NormalizationSettings)
+    chunking: ChunkingSettings = field(default_factory=ChunkingSettings)
+    ngrams: NgramSettings = field(default_factory=NgramSettings)
+    embedding: EmbeddingSettings = field(default_factory=EmbeddingSettings)
+    vectors: VectorSettings = field(default_factory=VectorSettings)
+    terms: TermSettings = field(default_factory=TermSettings)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> IndexSettings:
+        return cls(
+            normalization=NormalizationSettings(**data["normalization"]),
+            chunking=ChunkingSettings(**data["chunking"]),
+            ngrams=NgramSettings(**data["ngrams"]),
+            embedding=EmbeddingSettings(**data["embedding"]),
+            vectors=VectorSettings(**data["vectors"]),
+            terms=TermSettings(**data["terms"]),
+        )
+
+
+@dataclass(frozen=True)
+class CorpusRecord:
+    """One corpus in the index: what went in and a checksum to tell if it changed."""
+
+    name: str
+    kind: CorpusKind
+    mode: TextMode
+    items: int
+    passages: int
+    tokens: int
+    ngrams: int
+    checksum: str
+    vector_index: str
+    built_at: str
+    source: str = ""
+    license: str = ""
+    # Items too short to fingerprint; they can still be found by the paraphrase tier.
+    items_without_ngrams: int = 0
+    # Gram lengths present (n, plus the full length of items shorter than n).
+    gram_lengths: tuple[int, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["kind"] = self.kind.value
+        data["mode"] = self.mode.value
+        data["gram_lengths"] = list(self.gram_lengths)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> CorpusRecord:
+        data = dict(data)
+        data["kind"] = CorpusKind(data["kind"])
+        data["mode"] = TextMode(data["mode"])
+        data["gram_lengths"] = tuple(data.get("gram_lengths", ()))
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class IndexManifest:
+    settings: IndexSettings
+    model_fingerprint: str
+    dimension: int
+    created_at: str
+    updated_at: str
+    corpora: tuple[CorpusRecord, ...] = ()
+    format_version: int = FORMAT_VERSION
+    clearance_version: str = ""
+
+    def corpus(self, name: str) -> CorpusRecord | None:
+        return next((c for c in self.corpora if c.name == name), None)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "format_version": self.format_version,
+            "clearance_version": self.clearance_version,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+            "model": {
+                "name": self.settings.embedding.model,
+                "backend": self.settings.embedding.backend,
+                "dimension": self.dimension,
+                "fingerprint": self.model_fingerprint,
+            },
+            "settings": self.settings.to_dict(),
+            "corpora": [c.to_dict() for c in self.corpora],
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> IndexManifest:
+        return cls(
+            format_version=int(data["format_version"]),
+            clearance_version=data.get("clearance_version", ""),
+            created_at=data["created_at"],
+            updated_at=data["updated_at"],
+            settings=IndexSettings.from_dict(data["settings"]),
+            model_fingerprint=data["model"]["fingerprint"],
+            dimension=int(data["model"]["dimension"]),
+            corpora=tuple(CorpusRecord.from_dict(c) for c in data["corpora"]),
+        )
+
+
+def utc_now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def read_manifest(index_dir: Path) -> IndexManifest:
+    path = Path(index_dir) / MANIFEST_NAME
+    if not path.exists():
+        raise IndexNotFoundError(
+            f"{index_dir} is not a Clearance index (no {MANIFEST_NAME}); "
+            "build one with `clearance index build --out DIR INPUT...`"
+        )
+    data = json.loads(path.read_text(encoding="utf-8"))
+    version = data.get("format_version")
+    if version != FORMAT_VERSION:
+        raise IndexMismatchError(
+            f"{index_dir} has index format {version}; this Clearance reads format "
+            f"{FORMAT_VERSION}. Rebuild the index with this version."
+        )
+    return IndexManifest.from_dict(data)
+
+
+def write_manifest(index_dir: Path, manifest: IndexManifest) -> None:
+    """Write atomically, so a reader or a crash never sees half a manifest."""
+    index_dir = Path(index_dir)
+    text = json.dumps(manifest.to_dict(), indent=2, ensure_ascii=False) + "\n"
+    fd, tmp = tempfile.mkstemp(dir=index_dir, prefix=".manifest-", suffix=".tmp")
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    os.replace(tmp, index_dir / MANIFEST_NAME)
+
+
+def check_compatible(manifest: IndexManifest, expected: IndexSettings, fingerprint: str) -> None:
+    """Refuse an index whose model or settings differ from the scanner's, saying which."""
+    built = manifest.settings
+    problems = []
+    if built.embedding.model != expected.embedding.model:
+        problems.append(
+            f"model: index {built.embedding.model!r}, scanner {expected.embedding.model!r}"
+        )
+    elif manifest.model_fingerprint != fingerprint:
+        problems.append(
+            f"model weights: index {manifest.model_fingerprint[:19]}..., installed "
+            f"{fingerprint[:19]}... (another version of {built.embedding.model!r})"
+        )
+    if built.embedding.backend != expected.embedding.backend:
+        problems.append(
+            f"embedding backend: index {built.embedding.backend!r}, "
+            f"scanner {expected.embedding.backend!r}"
+        )
+    for section in ("normalization", "chunking", "ngrams", "terms"):
+        if getattr(built, section) != getattr(expected, section):
+            problems.append(
+                f"{section}: index {asdict(getattr(built, section))}, "
+                f"scanner {asdict(getattr(expected, section))}"
+            )
+    if problems:
+        raise IndexMismatchError(
+            "the index was built with other settings than this scanner uses; rebuild the index "
+            "or configure the scanner to match. Differences: " + "; ".join(problems)
+        )

@@ -1,0 +1,160 @@
+"""The index folder on disk: one sub-folder per corpus, read back memory-mapped.
+
+Layout (``INDEX_DIR/corpora/<name>/``):
+
+- ``items.jsonl``: ``{"id", "meta"}`` per item, in item order;
+- ``texts.bin`` + ``text_offsets.npy``: the items' original texts (UTF-8) and byte offsets;
+- ``item_tokens.npy``: token count per item (coverage is a share of these);
+- ``passages.npy``: ``(item, token_start, token_end, char_start, char_end)`` per passage;
+- ``ngram_hashes.npy`` / ``ngram_passages.npy``: postings sorted by hash, one row per distinct
+  (gram, passage); ``passage_grams.npy``: distinct grams per passage;
+- ``term_hashes.npy`` / ``term_passages.npy``: rare-term postings sorted by hash;
+  ``passage_terms.npy``: per passage, its rare-term mass and its length in prose tokens;
+- ``vectors.faiss``: passage embeddings, row i = passage i.
+
+A corpus folder is written under a temporary name and renamed into place, so adding a corpus
+never leaves a half-written one for a scanner to load. Arrays are memory-mapped on load: a
+worker process starts in milliseconds and shares pages with its siblings.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import faiss
+import numpy as np
+
+from indexer.manifest import CorpusRecord, IndexManifest, read_manifest
+from indexer.vector_index import read_vector_index, write_vector_index
+
+CORPORA_DIR = "corpora"
+
+
+@dataclass
+class CorpusArrays:
+    """Everything written for one corpus, in memory, before it goes to disk."""
+
+    ids: list[str]
+    metas: list[dict[str, Any]]
+    texts: list[str]
+    item_tokens: np.ndarray
+    passages: np.ndarray
+    ngram_hashes: np.ndarray
+    ngram_passages: np.ndarray
+    passage_grams: np.ndarray
+    term_hashes: np.ndarray
+    term_passages: np.ndarray
+    passage_terms: np.ndarray
+    vectors: faiss.Index
+
+
+def corpus_dir(index_dir: Path, name: str) -> Path:
+    return Path(index_dir) / CORPORA_DIR / name
+
+
+def write_corpus_arrays(index_dir: Path, name: str, arrays: CorpusArrays) -> None:
+    """Write a corpus folder atomically (temporary folder, then rename over any old one)."""
+    final = corpus_dir(index_dir, name)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = final.parent / f".{name}.tmp-{os.getpid()}"
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir()
+    with (tmp / "items.jsonl").open("w", encoding="utf-8") as handle:
+        for item_id, meta in zip(arrays.ids, arrays.metas, strict=True):
+            handle.write(json.dumps({"id": item_id, "meta": meta}, ensure_ascii=False) + "\n")
+    offsets = [0]
+    with (tmp / "texts.bin").open("wb") as handle:
+        for text in arrays.texts:
+            data = text.encode("utf-8")
+            handle.write(data)
+            offsets.append(offsets[-1] + len(data))
+    np.save(tmp / "text_offsets.npy", np.asarray(offsets, dtype=np.int64))
+    np.save(tmp / "item_tokens.npy", arrays.item_tokens.astype(np.int32))
+    np.save(tmp / "passages.npy", arrays.passages.astype(np.int64))
+    np.save(tmp / "ngram_hashes.npy", arrays.ngram_hashes.astype(np.uint64))
+    np.save(tmp / "ngram_passages.npy", arrays.ngram_passages.astype(np.uint32))
+    np.save(tmp / "passage_grams.npy", arrays.passage_grams.astype(np.int32))
+    np.save(tmp / "term_hashes.npy", arrays.term_hashes.astype(np.uint64))
+    np.save(tmp / "term_passages.npy", arrays.term_passages.astype(np.uint32))
+    np.save(tmp / "passage_terms.npy", arrays.passage_terms.astype(np.float32))
+    write_vector_index(arrays.vectors, tmp / "vectors.faiss")
+    if final.exists():
+        old = final.parent / f".{name}.old-{os.getpid()}"
+        os.replace(final, old)
+        os.replace(tmp, final)
+        shutil.rmtree(old)
+    else:
+        os.replace(tmp, final)
+
+
+class CorpusIndex:
+    """One corpus of a loaded index: ids, texts, passages, postings and vectors."""
+
+    def __init__(self, index_dir: Path, record: CorpusRecord, manifest: IndexManifest):
+        self.record = record
+        folder = corpus_dir(index_dir, record.name)
+        with (folder / "items.jsonl").open(encoding="utf-8") as handle:
+            rows = [json.loads(line) for line in handle]
+        self.ids: list[str] = [row["id"] for row in rows]
+        self.metas: list[dict[str, Any]] = [row.get("meta", {}) for row in rows]
+        blob = folder / "texts.bin"
+        # np.memmap refuses empty files; a corpus of empty texts is legal.
+        self._text_blob = (
+            np.memmap(blob, dtype=np.uint8, mode="r")
+            if blob.stat().st_size
+            else np.empty(0, dtype=np.uint8)
+        )
+        self._text_offsets = np.load(folder / "text_offsets.npy")
+        self.item_tokens = np.load(folder / "item_tokens.npy")
+        self.passages = np.load(folder / "passages.npy")
+        self.ngram_hashes = np.load(folder / "ngram_hashes.npy", mmap_mode="r")
+        self.ngram_passages = np.load(folder / "ngram_passages.npy", mmap_mode="r")
+        self.passage_grams = np.load(folder / "passage_grams.npy")
+        self.term_hashes = np.load(folder / "term_hashes.npy", mmap_mode="r")
+        self.term_passages = np.load(folder / "term_passages.npy", mmap_mode="r")
+        passage_terms = np.load(folder / "passage_terms.npy")
+        self.passage_term_mass = passage_terms[:, 0]
+        self.passage_prose_tokens = passage_terms[:, 1].astype(np.int64)
+        self.vectors = read_vector_index(folder / "vectors.faiss", manifest.settings.vectors)
+
+    @property
+    def name(self) -> str:
+        return self.record.name
+
+    def item_text(self, item: int) -> str:
+        start, end = int(self._text_offsets[item]), int(self._text_offsets[item + 1])
+        return bytes(self._text_blob[start:end]).decode("utf-8")
+
+    def passage_item(self, passage: int) -> int:
+        return int(self.passages[passage, 0])
+
+
+class ReferenceIndex:
+    """A whole index folder: its manifest and every corpus in it.
+
+    >>> index = ReferenceIndex.open("demo-index")  # doctest: +SKIP
+    >>> [c.name for c in index.corpora]              # doctest: +SKIP
+    ['demo-quiz', 'demo-works']
+    """
+
+    def __init__(self, path: Path, manifest: IndexManifest, corpora: list[CorpusIndex]):
+        self.path = path
+        self.manifest = manifest
+        self.corpora = corpora
+
+    @classmethod
+    def open(cls, path: Path | str) -> ReferenceIndex:
+        path = Path(path)
+        manifest = read_manifest(path)
+        corpora = [CorpusIndex(path, record, manifest) for record in manifest.corpora]
+        return cls(path, manifest, corpora)
+
+    @property
+    def passage_count(self) -> int:
+        return sum(len(c.passages) for c in self.corpora)

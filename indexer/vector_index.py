@@ -1,0 +1,62 @@
+"""FAISS indexes over passage embeddings: exact when small, approximate (IVF) when large.
+
+Exact inner-product search costs 15 ms per query at 100k passages and 140 ms at 1M on this
+machine; IVF-Flat answers in about 1 ms with 0.99 of true neighbours found (STACK-FACTS.md).
+HNSW was slower to build and found fewer true neighbours there, so IVF is the approximate kind.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import faiss
+import numpy as np
+
+
+@dataclass(frozen=True)
+class VectorSettings:
+    """When to switch to an approximate index, and how it is probed; in the manifest."""
+
+    exact_max: int = 50_000
+    # nlist ~ 4 sqrt(N) and nprobe = nlist / 32 kept 0.99 of true neighbours in the facts file.
+    nprobe_fraction: float = 1 / 32
+    min_nprobe: int = 16
+
+
+def build_vector_index(vectors: np.ndarray, settings: VectorSettings) -> faiss.Index:
+    """An inner-product index over L2-normalized ``vectors`` (row i = passage i)."""
+    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+    n, dimension = vectors.shape
+    if n <= settings.exact_max:
+        index = faiss.IndexFlatIP(dimension)
+    else:
+        nlist = int(4 * math.sqrt(n))
+        quantizer = faiss.IndexFlatIP(dimension)
+        index = faiss.IndexIVFFlat(quantizer, dimension, nlist, faiss.METRIC_INNER_PRODUCT)
+        # Training on a fixed-seed sample keeps builds reproducible and bounded in time.
+        rng = np.random.default_rng(0)
+        sample = vectors[rng.choice(n, size=min(n, 256 * nlist), replace=False)]
+        index.train(sample)
+        index.nprobe = max(settings.min_nprobe, int(nlist * settings.nprobe_fraction))
+    index.add(vectors)
+    return index
+
+
+def vector_index_kind(index: faiss.Index) -> str:
+    if isinstance(index, faiss.IndexIVF):
+        return f"ivf-flat(nlist={index.nlist},nprobe={index.nprobe})"
+    return "flat-ip"
+
+
+def write_vector_index(index: faiss.Index, path: Path) -> None:
+    faiss.write_index(index, str(path))
+
+
+def read_vector_index(path: Path, settings: VectorSettings) -> faiss.Index:
+    """Memory-map the index: it loads in milliseconds and pages are read only when touched."""
+    index = faiss.read_index(str(path), faiss.IO_FLAG_MMAP_IFC)
+    if isinstance(index, faiss.IndexIVF):
+        index.nprobe = max(settings.min_nprobe, int(index.nlist * settings.nprobe_fraction))
+    return index

@@ -1,0 +1,259 @@
+"""The ``clearance`` command: thin wrappers over the indexer and scanner functions."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from indexer.corpus import Corpus, CorpusInputError, CorpusKind, read_reference_jsonl, read_text_works
+from indexer.manifest import ClearanceIndexError, read_manifest
+from indexer.normalize import TextMode
+
+app = typer.Typer(
+    help="Clearance: find benchmark items and copyrighted works in training data.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+index_app = typer.Typer(help="Build and inspect reference indexes.", no_args_is_help=True)
+app.add_typer(index_app, name="index")
+
+err = Console(stderr=True)
+
+DEMO_INDEX = Path(".clearance/demo-index")
+
+TIERS_HELP = "Comma-separated tiers to run: verbatim, paraphrase."
+
+
+def _fail(message: str, code: int = 2) -> typer.Exit:
+    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    return typer.Exit(code)
+
+
+def _progress_factory(enabled: bool):
+    """A progress bar per build stage (tqdm on stderr), or nothing."""
+    from tqdm import tqdm
+
+    def factory(total: int, label: str):
+        if not enabled or total == 0:
+            return lambda step: None
+        bar = tqdm(total=total, desc=label, unit="it", file=sys.stderr, leave=False)
+
+        def advance(step: int) -> None:
+            bar.update(step)
+            if bar.n >= total:
+                bar.close()
+
+        return advance
+
+    return factory
+
+
+def _corpora_from_inputs(
+    inputs: list[Path], catalog_names: list[str], name: str | None, kind: CorpusKind, mode: TextMode
+) -> list[Corpus]:
+    from reference_corpora.catalog import load_corpora
+
+    corpora: list[Corpus] = list(load_corpora(catalog_names)) if catalog_names else []
+    for path in inputs:
+        if not path.exists():
+            raise CorpusInputError(f"{path} does not exist")
+        if path.is_file() and path.name.endswith((".jsonl", ".jsonl.gz")):
+            corpora.extend(read_reference_jsonl(path))
+        else:
+            corpus = read_text_works(path, name=name or path.stem, kind=kind)
+            corpus.mode = mode
+            corpora.append(corpus)
+    return corpora
+
+
+@index_app.command("build")
+def index_build(
+    inputs: Annotated[
+        list[Path] | None,
+        typer.Argument(help="Generic reference JSONL files, or .txt works (a file or a folder)."),
+    ] = None,
+    out: Annotated[Path, typer.Option("--out", help="Index folder to create.")] = DEMO_INDEX,
+    corpus: Annotated[
+        list[str] | None,
+        typer.Option("--corpus", help="A corpus from reference_corpora/manifest.toml (repeatable)."),
+    ] = None,
+    name: Annotated[str | None, typer.Option(help="Corpus name for .txt works.")] = None,
+    kind: Annotated[CorpusKind, typer.Option(help="Kind for .txt works.")] = CorpusKind.COPYRIGHT,
+    mode: Annotated[TextMode, typer.Option(help="Tokenization for .txt works.")] = TextMode.PROSE,
+    model: Annotated[str | None, typer.Option(help="Embedding model name or local path.")] = None,
+    backend: Annotated[str | None, typer.Option(help="torch-fp32 or torch-bf16.")] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing index.")] = False,
+    progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
+) -> None:
+    """Build an index. With no inputs and no --corpus, builds the bundled demo corpora."""
+    from dataclasses import replace
+
+    from indexer.build import build_index
+    from indexer.manifest import IndexSettings
+    from reference_corpora.catalog import default_corpora
+
+    try:
+        if inputs or corpus:
+            corpora = _corpora_from_inputs(inputs or [], corpus or [], name, kind, mode)
+        else:
+            corpora = default_corpora()
+        settings = IndexSettings()
+        embedding = settings.embedding
+        if model or backend:
+            embedding = replace(embedding, model=model or embedding.model,
+                                backend=backend or embedding.backend)
+        settings = replace(settings, embedding=embedding)
+        manifest = build_index(out, corpora, settings=settings,
+                               progress=_progress_factory(progress), overwrite=overwrite)
+    except (CorpusInputError, ClearanceIndexError, ValueError) as exc:
+        raise _fail(str(exc)) from exc
+    err.print(f"built {out}: " + ", ".join(f"{c.name} ({c.items} items)" for c in manifest.corpora))
+
+
+@index_app.command("add")
+def index_add(
+    inputs: Annotated[list[Path] | None, typer.Argument(help="Reference JSONL or .txt works.")] = None,
+    index: Annotated[Path, typer.Option("--index", help="Existing index folder.")] = DEMO_INDEX,
+    corpus: Annotated[list[str] | None, typer.Option("--corpus", help="Catalog corpus.")] = None,
+    name: Annotated[str | None, typer.Option(help="Corpus name for .txt works.")] = None,
+    kind: Annotated[CorpusKind, typer.Option(help="Kind for .txt works.")] = CorpusKind.COPYRIGHT,
+    mode: Annotated[TextMode, typer.Option(help="Tokenization for .txt works.")] = TextMode.PROSE,
+    replace_existing: Annotated[bool, typer.Option("--replace", help="Rebuild a corpus already there.")] = False,
+    progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
+) -> None:
+    """Add corpora to an index without touching the ones already in it."""
+    from indexer.build import add_corpora
+
+    try:
+        corpora = _corpora_from_inputs(inputs or [], corpus or [], name, kind, mode)
+        if not corpora:
+            raise CorpusInputError("nothing to add: give inputs or --corpus")
+        manifest = add_corpora(index, corpora, replace_existing=replace_existing,
+                               progress=_progress_factory(progress))
+    except (CorpusInputError, ClearanceIndexError, ValueError) as exc:
+        raise _fail(str(exc)) from exc
+    err.print(f"{index} now holds: " + ", ".join(c.name for c in manifest.corpora))
+
+
+@index_app.command("info")
+def index_info(
+    index: Annotated[Path, typer.Argument(help="Index folder.")] = DEMO_INDEX,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the raw manifest.")] = False,
+) -> None:
+    """Show what an index holds and how it was built."""
+    from rich.table import Table
+
+    try:
+        manifest = read_manifest(index)
+    except ClearanceIndexError as exc:
+        raise _fail(str(exc)) from exc
+    if as_json:
+        typer.echo(json.dumps(manifest.to_dict(), indent=2, ensure_ascii=False))
+        return
+    out = Console()
+    settings = manifest.settings
+    out.print(f"[bold]{index}[/]  format {manifest.format_version}, built {manifest.created_at}, "
+              f"updated {manifest.updated_at}")
+    out.print(f"model {settings.embedding.model} ({settings.embedding.backend}, "
+              f"{manifest.dimension}-d, {manifest.model_fingerprint[:23]}…)")
+    out.print(f"n-grams n={settings.ngrams.n} (code {settings.ngrams.code_n}); passages "
+              f"{settings.chunking.passage_tokens} tokens every {settings.chunking.passage_stride}; "
+              f"normalization v{settings.normalization.version}")
+    table = Table("corpus", "kind", "mode", "items", "passages", "n-grams", "vectors", "checksum")
+    for c in manifest.corpora:
+        table.add_row(c.name, c.kind.value, c.mode.value, str(c.items), str(c.passages),
+                      str(c.ngrams), c.vector_index, c.checksum[:19] + "…")
+    out.print(table)
+
+
+@app.command("corpora")
+def corpora_list() -> None:
+    """List the reference corpora this installation knows how to load."""
+    from rich.table import Table
+
+    from reference_corpora.catalog import read_catalog
+
+    table = Table("name", "kind", "loader", "path", "license")
+    for spec in read_catalog().values():
+        table.add_row(spec.name, spec.kind.value, spec.loader, str(spec.resolved_path()), spec.license)
+    Console().print(table)
+
+
+def _load_scanner(index: Path, tiers: str):
+    from service.scanner import ScanSettings, Scanner
+
+    chosen = tuple(t.strip() for t in tiers.split(",") if t.strip())
+    return Scanner.load(index, settings=ScanSettings(tiers=chosen))
+
+
+@app.command("scan")
+def scan(
+    input: Annotated[
+        Path | None,
+        typer.Argument(help="A .txt file, a JSONL of {id, text}, or '-' / nothing for stdin."),
+    ] = None,
+    index: Annotated[Path, typer.Option("--index", help="Index folder.")] = DEMO_INDEX,
+    out: Annotated[Path | None, typer.Option("--out", help="Write JSONL results here.")] = None,
+    jsonl: Annotated[bool, typer.Option("--jsonl", help="Read stdin as JSONL.")] = False,
+    text_field: Annotated[str, typer.Option(help="JSONL field holding the text.")] = "text",
+    id_field: Annotated[str, typer.Option(help="JSONL field holding the id.")] = "id",
+    tiers: Annotated[str, typer.Option(help=TIERS_HELP)] = "verbatim,paraphrase",
+    batch_size: Annotated[int, typer.Option(help="Documents per scanner call.")] = 32,
+    explain: Annotated[bool, typer.Option(help="Print evidence for people, not JSON.")] = False,
+) -> None:
+    """Scan documents and write one JSON result per document."""
+    from service.scan_input import read_documents
+    from service.scan_output import ResultWriter
+
+    try:
+        scanner = _load_scanner(index, tiers)
+        documents = read_documents(input, jsonl=jsonl, text_field=text_field, id_field=id_field)
+        with ResultWriter(out, explain=explain) as writer:
+            writer.run(scanner, documents, batch_size=batch_size)
+    except (ClearanceIndexError, CorpusInputError, OSError, ValueError) as exc:
+        raise _fail(str(exc)) from exc
+    if writer.rejected:
+        err.print(f"[yellow]{writer.rejected} record(s) rejected; see 'error' in the output[/]")
+
+
+@app.command("demo")
+def demo(
+    index: Annotated[Path, typer.Option("--index", help="Where to build the demo index.")] = DEMO_INDEX,
+) -> None:
+    """Build the demo index from reference_corpora/ (if needed) and scan the sample document."""
+    from indexer.build import build_index
+    from reference_corpora.catalog import PACKAGE_DIR, default_corpora
+    from service.scan_input import InputDocument
+    from service.scan_output import ResultWriter
+
+    corpora = default_corpora()
+    if not _index_matches(index, corpora):
+        err.print(f"building the demo index in {index} …")
+        build_index(index, corpora, overwrite=True, progress=_progress_factory(True))
+    scanner = _load_scanner(index, "verbatim,paraphrase")
+    sample = PACKAGE_DIR / "samples" / "demo_document.txt"
+    with ResultWriter(None, explain=True) as writer:
+        writer.run(scanner, [InputDocument(sample.name, sample.read_text(encoding="utf-8"))])
+
+
+def _index_matches(index: Path, corpora: list[Corpus]) -> bool:
+    """True if ``index`` already holds exactly these corpora with the same content."""
+    from indexer.build import corpus_checksum
+
+    try:
+        manifest = read_manifest(index)
+    except ClearanceIndexError:
+        return False
+    built = {c.name: c.checksum for c in manifest.corpora}
+    return built == {c.name: corpus_checksum(c) for c in corpora}
+
+
+def main() -> None:  # pragma: no cover
+    logging.basicConfig(level=logging.WARNING)
+    app()

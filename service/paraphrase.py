@@ -1,0 +1,263 @@
+"""Paraphrase tier: rare-term candidates, window embeddings, FAISS neighbours, verification.
+
+Embedding is the cost (about 60 windows/s on 2 cores), so the tier first asks a cheap question:
+which windows of the document share enough of a reference passage's rare vocabulary (numbers,
+technical terms, names) to be worth embedding? Only those windows are embedded, sized like the
+passage they resemble, and searched in FAISS; every (window, passage) pair FAISS returns is then
+verified by ``service.verifier`` before it becomes evidence.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import numpy as np
+
+from indexer.embedding import Embedder
+from indexer.normalize import TextMode
+from indexer.store import CorpusIndex, ReferenceIndex
+from indexer.terms import TermBag, term_weights
+from service.document import Document
+from service.policy import Policy
+from service.results import Evidence, Method
+from service.scoring import ItemEvidence
+from service.verifier import PairVerifier, ReferenceView
+
+
+@dataclass(frozen=True)
+class ParaphraseSettings:
+    # A passage is a candidate when a window holds this share of its rare-term mass ...
+    min_term_fraction: float = 0.3
+    # ... and at least this much of it in absolute terms (about two uncommon words).
+    min_term_mass: float = 3.0
+    # Terms in more passages than this are too common in the references to select windows.
+    max_term_postings: int = 5000
+    # Window sizes in prose tokens; a passage is looked for in the smallest size >= 1.25x it.
+    window_sizes: tuple[int, ...] = (16, 32, 64, 128)
+    max_windows_per_doc: int = 48
+    max_candidates_per_corpus: int = 400
+    top_k: int = 5
+    # Pairs below this cosine are not verified at all.
+    min_cosine: float = 0.55
+    # Embed every window of every size instead of the rare-term selection (the baseline that
+    # benchmarks/paraphrase.py compares against).
+    exhaustive: bool = False
+
+
+@dataclass(frozen=True)
+class _Window:
+    doc: int
+    token_start: int
+    token_end: int
+
+
+class ParaphraseMatcher:
+    def __init__(
+        self,
+        index: ReferenceIndex,
+        policy: Policy,
+        embedder: Embedder,
+        settings: ParaphraseSettings | None = None,
+        verifier: PairVerifier | None = None,
+    ):
+        self.index = index
+        self.policy = policy
+        self.embedder = embedder
+        self.settings = settings or ParaphraseSettings()
+        self.verifier = verifier or PairVerifier.load_default(index.manifest.settings)
+        self._references: OrderedDict[tuple[str, int], ReferenceView] = OrderedDict()
+        self.windows_embedded = 0
+
+    # -- public -------------------------------------------------------------------------------
+
+    def find_many(
+        self, docs: list[Document], verbatim: list[list[ItemEvidence]]
+    ) -> list[list[ItemEvidence]]:
+        windows: list[_Window] = []
+        for doc_no, (doc, found) in enumerate(zip(docs, verbatim, strict=True)):
+            covered = [(e.evidence.doc_start, e.evidence.doc_end) for e in found]
+            windows.extend(self._windows(doc_no, doc, covered))
+        results: list[list[ItemEvidence]] = [[] for _ in docs]
+        if not windows:
+            return results
+        texts = [self._window_text(docs[w.doc], w) for w in windows]
+        vectors = self.embedder.encode(texts)
+        self.windows_embedded += len(windows)
+        for corpus in self.index.corpora:
+            if corpus.vectors.ntotal == 0:
+                continue
+            k = min(self.settings.top_k, corpus.vectors.ntotal)
+            scores, neighbours = corpus.vectors.search(vectors, k)
+            for row, window in enumerate(windows):
+                for score, passage in zip(scores[row], neighbours[row], strict=True):
+                    if passage < 0 or score < self.settings.min_cosine:
+                        continue
+                    evidence = self._verify(docs[window.doc], window, corpus, int(passage), float(score))
+                    if evidence is not None:
+                        results[window.doc].append(
+                            ItemEvidence(corpus, corpus.passage_item(int(passage)), evidence)
+                        )
+        return results
+
+    # -- window selection ---------------------------------------------------------------------
+
+    def _windows(self, doc_no: int, doc: Document, covered: list[tuple[int, int]]) -> list[_Window]:
+        tokens = doc.tokens(TextMode.PROSE)
+        if len(tokens) == 0:
+            return []
+        if self.settings.exhaustive:
+            spans = self._all_windows(len(tokens))
+        else:
+            spans = self._rare_term_windows(doc)
+        chosen = []
+        for start, end in spans:
+            char_start, char_end = tokens.char_span(start, end)
+            if not _mostly_covered(char_start, char_end, covered):
+                chosen.append(_Window(doc_no, start, end))
+        return chosen
+
+    def _all_windows(self, n_tokens: int) -> list[tuple[int, int]]:
+        spans: set[tuple[int, int]] = set()
+        for size in self.settings.window_sizes:
+            stride = max(1, size // 2)
+            for start in range(0, max(n_tokens - size, 0) + 1, stride):
+                spans.add((start, min(start + size, n_tokens)))
+            if n_tokens > size:
+                spans.add((n_tokens - size, n_tokens))
+            else:
+                break
+        return sorted(spans)
+
+    def _rare_term_windows(self, doc: Document) -> list[tuple[int, int]]:
+        tokens = doc.tokens(TextMode.PROSE)
+        hashes = doc.token_hashes(TextMode.PROSE)
+        weights = term_weights(tokens.tokens, self.index.manifest.settings.terms)
+        scored: dict[tuple[int, int], float] = {}
+        for corpus in self.index.corpora:
+            for passage, mass in self._term_candidates(corpus, hashes, weights):
+                reference = self._reference(corpus, passage)
+                span = _best_window(hashes, weights, reference.terms, reference.prose_tokens,
+                                    self.settings.window_sizes, len(tokens))
+                if span is None:
+                    continue
+                (start, end), window_mass = span
+                fraction = window_mass / max(reference.terms.mass, 1e-6)
+                if fraction >= self.settings.min_term_fraction and window_mass >= min(
+                    self.settings.min_term_mass, reference.terms.mass
+                ):
+                    scored[(start, end)] = max(scored.get((start, end), 0.0), fraction)
+        best = sorted(scored, key=lambda s: -scored[s])[: self.settings.max_windows_per_doc]
+        return sorted(best)
+
+    def _term_candidates(
+        self, corpus: CorpusIndex, hashes: np.ndarray, weights: np.ndarray
+    ) -> list[tuple[int, float]]:
+        """Passages whose rare terms the whole document covers enough of to look closer."""
+        table = corpus.term_hashes
+        if len(table) == 0:
+            return []
+        present = weights > 0
+        terms, first = np.unique(hashes[present], return_index=True)
+        term_weight = weights[present][first]
+        low = np.searchsorted(table, terms, side="left")
+        counts = np.searchsorted(table, terms, side="right") - low
+        keep = (counts > 0) & (counts <= self.settings.max_term_postings)
+        low, counts, term_weight = low[keep], counts[keep], term_weight[keep]
+        if len(low) == 0:
+            return []
+        firsts = np.cumsum(counts) - counts
+        rows = np.repeat(low - firsts, counts) + np.arange(int(counts.sum()))
+        owners = np.asarray(corpus.term_passages[rows])
+        mass = np.bincount(owners, weights=np.repeat(term_weight, counts),
+                           minlength=len(corpus.passages))
+        total = corpus.passage_term_mass
+        fraction = mass / np.maximum(total, 1e-6)
+        chosen = np.nonzero(
+            (fraction >= self.settings.min_term_fraction)
+            & (mass >= np.minimum(self.settings.min_term_mass, total))
+            & (total > 0)
+        )[0]
+        order = np.argsort(-mass[chosen], kind="stable")[: self.settings.max_candidates_per_corpus]
+        return [(int(p), float(mass[p])) for p in chosen[order]]
+
+    # -- verification -------------------------------------------------------------------------
+
+    def _verify(
+        self, doc: Document, window: _Window, corpus: CorpusIndex, passage: int, cosine: float
+    ) -> Evidence | None:
+        reference = self._reference(corpus, passage)
+        tokens = doc.tokens(TextMode.PROSE)
+        verdict = self.verifier.verify(
+            tokens, doc.text, window.token_start, window.token_end, reference, cosine
+        )
+        if verdict.probability < self.verifier.accept_at:
+            return None
+        doc_start, doc_end = tokens.char_span(verdict.doc_token_start, verdict.doc_token_end)
+        item_token_start = int(corpus.passages[passage, 1])
+        item_token_end = int(corpus.passages[passage, 2])
+        return Evidence(
+            method=Method.PARAPHRASE,
+            doc_start=doc_start,
+            doc_end=doc_end,
+            ref_start=reference.char_start,
+            ref_end=reference.char_end,
+            similarity=verdict.similarity,
+            confidence=verdict.probability,
+            ref_token_start=item_token_start,
+            ref_token_end=item_token_end,
+            signals=verdict.signals,
+        )
+
+    def _reference(self, corpus: CorpusIndex, passage: int) -> ReferenceView:
+        key = (corpus.name, passage)
+        view = self._references.get(key)
+        if view is None:
+            item, _, _, char_start, char_end = (int(v) for v in corpus.passages[passage])
+            text = corpus.item_text(item)[char_start:char_end]
+            view = ReferenceView.of(text, corpus.record.mode, self.index.manifest.settings, char_start)
+            self._references[key] = view
+            if len(self._references) > 8192:
+                self._references.popitem(last=False)
+        else:
+            self._references.move_to_end(key)
+        return view
+
+    @staticmethod
+    def _window_text(doc: Document, window: _Window) -> str:
+        tokens = doc.tokens(TextMode.PROSE)
+        start, end = tokens.char_span(window.token_start, window.token_end)
+        return doc.text[start:end]
+
+
+def _mostly_covered(start: int, end: int, covered: list[tuple[int, int]]) -> bool:
+    """True when verbatim evidence already explains most of this window."""
+    length = max(end - start, 1)
+    overlap = sum(max(0, min(end, b) - max(start, a)) for a, b in covered)
+    return overlap / length >= 0.5
+
+
+def _best_window(
+    hashes: np.ndarray,
+    weights: np.ndarray,
+    terms: TermBag,
+    passage_tokens: int,
+    sizes: tuple[int, ...],
+    n_tokens: int,
+) -> tuple[tuple[int, int], float] | None:
+    """The window (snapped to a grid, so nearby candidates share it) richest in these terms."""
+    size = next((s for s in sizes if s >= 1.25 * passage_tokens), sizes[-1])
+    size = min(size, n_tokens)
+    hit = np.isin(hashes, terms.hashes) & (weights > 0)
+    if not hit.any():
+        return None
+    gained = np.where(hit, weights, 0.0)
+    sums = np.concatenate([[0.0], np.cumsum(gained)])
+    window_mass = sums[size:] - sums[:-size] if n_tokens > size else sums[-1:]
+    grid = max(1, size // 4)
+    starts = np.arange(0, len(window_mass), grid)
+    if starts[-1] != len(window_mass) - 1:
+        starts = np.append(starts, len(window_mass) - 1)
+    best = int(starts[np.argmax(window_mass[starts])])
+    return (best, best + size), float(min(window_mass[best], terms.mass))
+

@@ -1,0 +1,114 @@
+"""What a scan returns: a risk, a decision, and evidence a person can review."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from enum import Enum
+from typing import Any
+
+
+class Decision(str, Enum):
+    KEEP = "keep"
+    REVIEW = "review"
+    REMOVE = "remove"
+
+    @property
+    def severity(self) -> int:
+        return {"keep": 0, "review": 1, "remove": 2}[self.value]
+
+
+class Method(str, Enum):
+    VERBATIM = "verbatim"
+    PARAPHRASE = "paraphrase"
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """One aligned region: characters in the document and in the reference item's text.
+
+    Spans are ``[start, end)`` offsets into the original (un-normalized) texts.
+    """
+
+    method: Method
+    doc_start: int
+    doc_end: int
+    ref_start: int
+    ref_end: int
+    similarity: float
+    # How sure this region is a copy, 0..1: rescaled alignment similarity for verbatim regions,
+    # the calibrated probability for paraphrases. Risk is coverage times confidence.
+    confidence: float
+    # Reference tokens covered, as positions in the item: coverage is computed from their union.
+    ref_token_start: int
+    ref_token_end: int
+    # What decided a paraphrase match (embedding cosine, number agreement, ...); empty otherwise.
+    signals: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def ref_tokens(self) -> int:
+        return self.ref_token_end - self.ref_token_start
+
+
+@dataclass(frozen=True)
+class Match:
+    """One reference item (or whole work) found in the document, with all its evidence."""
+
+    ref_id: str
+    corpus: str
+    kind: str
+    methods: tuple[str, ...]
+    risk: float
+    decision: Decision
+    similarity: float
+    coverage: float  # share of the reference item's tokens found in the document
+    matched_tokens: int
+    doc_span: tuple[int, int]  # the strongest evidence's span in the document
+    ref_span: tuple[int, int]  # ... and in the reference item's text
+    snippet: str  # the document text of that span, shortened
+    evidence: tuple[Evidence, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ref_id": self.ref_id,
+            "corpus": self.corpus,
+            "kind": self.kind,
+            "methods": list(self.methods),
+            "risk": round(self.risk, 4),
+            "decision": self.decision.value,
+            "similarity": round(self.similarity, 4),
+            "coverage": round(self.coverage, 4),
+            "matched_tokens": self.matched_tokens,
+            "doc_span": list(self.doc_span),
+            "ref_span": list(self.ref_span),
+            "snippet": self.snippet,
+            "evidence": [_evidence_dict(e) for e in self.evidence],
+        }
+
+
+def _evidence_dict(evidence: Evidence) -> dict[str, Any]:
+    data = asdict(evidence)
+    data["method"] = evidence.method.value
+    data["similarity"] = round(evidence.similarity, 4)
+    data["confidence"] = round(evidence.confidence, 4)
+    data["signals"] = {k: round(v, 4) for k, v in evidence.signals.items()}
+    return data
+
+
+@dataclass(frozen=True)
+class ScanResult:
+    """The verdict on one document."""
+
+    id: str | None
+    risk: float
+    decision: Decision
+    matches: tuple[Match, ...]
+    chars: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "risk": round(self.risk, 4),
+            "decision": self.decision.value,
+            "chars": self.chars,
+            "matches": [m.to_dict() for m in self.matches],
+        }

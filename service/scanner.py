@@ -1,0 +1,137 @@
+"""The scanner: one object, loaded once from an index folder, that every surface calls.
+
+The HTTP API, the shard scan and the gate all hold a ``Scanner`` and call ``scan`` or
+``scan_many``; none of them knows about n-grams or embeddings.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from indexer.embedding import Embedder, model_fingerprint
+from indexer.manifest import IndexSettings, check_compatible
+from indexer.normalize import NormalizationSettings
+from indexer.store import ReferenceIndex
+from service.document import Document
+from service.policy import Policy
+from service.results import ScanResult
+from service.scoring import ItemEvidence, score_document
+from service.verbatim import VerbatimMatcher, VerbatimSettings
+
+log = logging.getLogger(__name__)
+
+TIERS = ("verbatim", "paraphrase")
+
+
+@dataclass(frozen=True)
+class ScanSettings:
+    """How the scanner works; thresholds for decisions live in ``Policy``."""
+
+    tiers: tuple[str, ...] = TIERS
+    # Matches weaker than this are left out of results: a shared stock phrase is not news.
+    min_report_risk: float = 0.2
+    verbatim: VerbatimSettings = field(default_factory=VerbatimSettings)
+    # Torch threads for the embedding model; None lets torch use every core.
+    threads: int | None = None
+
+    def __post_init__(self) -> None:
+        unknown = set(self.tiers) - set(TIERS)
+        if unknown or not self.tiers:
+            raise ValueError(f"tiers must be a non-empty subset of {TIERS}, got {self.tiers}")
+
+
+class Scanner:
+    """Scores documents against a reference index.
+
+    >>> scanner = Scanner.load("demo-index")                      # doctest: +SKIP
+    >>> result = scanner.scan("Natalia sold clips to 48 of her friends ...")  # doctest: +SKIP
+    >>> result.decision, [m.ref_id for m in result.matches]        # doctest: +SKIP
+    (<Decision.REMOVE: 'remove'>, ['gsm8k-test/0'])
+    """
+
+    def __init__(
+        self,
+        index: ReferenceIndex,
+        *,
+        policy: Policy | None = None,
+        settings: ScanSettings | None = None,
+        embedder: Embedder | None = None,
+    ):
+        self.index = index
+        self.policy = policy or Policy()
+        self.settings = settings or ScanSettings()
+        self.verbatim = (
+            VerbatimMatcher(index, self.policy, self.settings.verbatim)
+            if "verbatim" in self.settings.tiers
+            else None
+        )
+        self.paraphrase = None
+        if "paraphrase" in self.settings.tiers:
+            embedder = embedder or Embedder(index.manifest.settings.embedding, self.settings.threads)
+            from service.paraphrase import ParaphraseMatcher
+            self.paraphrase = ParaphraseMatcher(index, self.policy, embedder)
+
+    @classmethod
+    def load(
+        cls,
+        index_dir: Path | str,
+        *,
+        policy: Policy | None = None,
+        settings: ScanSettings | None = None,
+        model: str | None = None,
+        backend: str | None = None,
+        embedder: Embedder | None = None,
+    ) -> Scanner:
+        """Open an index and check that this scanner reads it the way it was written.
+
+        ``model`` and ``backend`` state what the caller expects (e.g. from configuration);
+        an index built otherwise is refused with ``IndexMismatchError``.
+        """
+        index = ReferenceIndex.open(index_dir)
+        settings = settings or ScanSettings()
+        built = index.manifest.settings
+        expected = IndexSettings(
+            normalization=NormalizationSettings(),
+            chunking=built.chunking,
+            ngrams=built.ngrams,
+            embedding=replace(
+                built.embedding,
+                model=model or built.embedding.model,
+                backend=backend or built.embedding.backend,
+            ),
+            vectors=built.vectors,
+        )
+        uses_model = "paraphrase" in settings.tiers
+        fingerprint = (
+            model_fingerprint(expected.embedding.model) if uses_model else index.manifest.model_fingerprint
+        )
+        check_compatible(index.manifest, expected, fingerprint)
+        return cls(index, policy=policy, settings=settings, embedder=embedder)
+
+    def scan(self, text: str, *, doc_id: str | None = None) -> ScanResult:
+        """Scan one document."""
+        return self.scan_many([text], ids=[doc_id])[0]
+
+    def scan_many(
+        self, texts: Sequence[str], *, ids: Sequence[str | None] | None = None
+    ) -> list[ScanResult]:
+        """Scan several documents; the paraphrase tier embeds their windows in shared batches."""
+        ids = list(ids) if ids is not None else [None] * len(texts)
+        if len(ids) != len(texts):
+            raise ValueError(f"{len(texts)} texts but {len(ids)} ids")
+        settings = self.index.manifest.settings
+        docs = [Document(text, settings, doc_id) for text, doc_id in zip(texts, ids, strict=True)]
+        found: list[list[ItemEvidence]] = [[] for _ in docs]
+        if self.verbatim is not None:
+            for doc, bucket in zip(docs, found, strict=True):
+                bucket.extend(self.verbatim.find(doc))
+        if self.paraphrase is not None:
+            for bucket, extra in zip(found, self.paraphrase.find_many(docs, found), strict=True):
+                bucket.extend(extra)
+        return [
+            score_document(doc, bucket, self.policy, self.settings.min_report_risk)
+            for doc, bucket in zip(docs, found, strict=True)
+        ]

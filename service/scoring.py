@@ -1,0 +1,129 @@
+"""Turning verified evidence into matches, a risk and a decision.
+
+A match's risk is how much of the reference the document holds (saturating at the policy's
+``saturation_tokens``) times how sure the evidence is. Evidence from overlapping passages of one
+item is merged first, so a long copied excerpt counts once, not once per passage.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, replace
+
+from indexer.store import CorpusIndex
+from service.document import Document
+from service.policy import Policy
+from service.results import Decision, Evidence, Match, ScanResult
+
+
+@dataclass(frozen=True)
+class ItemEvidence:
+    """Evidence that one tier found for one reference item."""
+
+    corpus: CorpusIndex
+    item: int
+    evidence: Evidence
+
+
+def verbatim_confidence(similarity: float) -> float:
+    """Alignment similarity rescaled: 0.9 and above is a copy; 0.5 or below is unrelated text."""
+    return min(1.0, max(0.0, (similarity - 0.5) / 0.4))
+
+
+def merge_evidence(pieces: list[Evidence]) -> list[Evidence]:
+    """Merge same-method pieces that overlap on both sides (overlapping reference passages)."""
+    merged: list[Evidence] = []
+    for piece in sorted(pieces, key=lambda e: (e.method.value, e.doc_start, e.ref_start)):
+        last = merged[-1] if merged else None
+        if (
+            last is not None
+            and last.method == piece.method
+            and piece.doc_start <= last.doc_end
+            and piece.ref_start <= last.ref_end
+            and piece.ref_end >= last.ref_start
+        ):
+            merged[-1] = _union(last, piece)
+        else:
+            merged.append(piece)
+    return merged
+
+
+def _union(a: Evidence, b: Evidence) -> Evidence:
+    weight_a, weight_b = max(a.ref_tokens, 1), max(b.ref_tokens, 1)
+    total = weight_a + weight_b
+    return replace(
+        a,
+        doc_start=min(a.doc_start, b.doc_start),
+        doc_end=max(a.doc_end, b.doc_end),
+        ref_start=min(a.ref_start, b.ref_start),
+        ref_end=max(a.ref_end, b.ref_end),
+        ref_token_start=min(a.ref_token_start, b.ref_token_start),
+        ref_token_end=max(a.ref_token_end, b.ref_token_end),
+        similarity=(a.similarity * weight_a + b.similarity * weight_b) / total,
+        confidence=(a.confidence * weight_a + b.confidence * weight_b) / total,
+        signals=a.signals or b.signals,
+    )
+
+
+def _covered_tokens(pieces: list[Evidence]) -> int:
+    intervals = sorted((e.ref_token_start, e.ref_token_end) for e in pieces)
+    covered, reach = 0, -1
+    for start, end in intervals:
+        start = max(start, reach)
+        if end > start:
+            covered += end - start
+            reach = end
+    return covered
+
+
+def build_match(
+    doc: Document, corpus: CorpusIndex, item: int, pieces: list[Evidence], policy: Policy
+) -> Match:
+    pieces = merge_evidence(pieces)
+    kind_policy = policy.for_kind(corpus.record.kind.value)
+    item_tokens = max(int(corpus.item_tokens[item]), 1)
+    matched = min(_covered_tokens(pieces), item_tokens)
+    weights = [max(e.ref_tokens, 1) for e in pieces]
+    total = sum(weights)
+    similarity = sum(e.similarity * w for e, w in zip(pieces, weights, strict=True)) / total
+    confidence = sum(e.confidence * w for e, w in zip(pieces, weights, strict=True)) / total
+    strength = min(1.0, matched / min(item_tokens, kind_policy.saturation_tokens))
+    risk = strength * confidence
+    best = max(pieces, key=lambda e: (e.ref_tokens * e.confidence, e.similarity))
+    methods = tuple(sorted({e.method.value for e in pieces}))
+    return Match(
+        ref_id=corpus.ids[item],
+        corpus=corpus.name,
+        kind=corpus.record.kind.value,
+        methods=methods,
+        risk=risk,
+        decision=kind_policy.decide(risk),
+        similarity=similarity,
+        coverage=matched / item_tokens,
+        matched_tokens=matched,
+        doc_span=(best.doc_start, best.doc_end),
+        ref_span=(best.ref_start, best.ref_end),
+        snippet=doc.snippet(best.doc_start, best.doc_end),
+        evidence=tuple(sorted(pieces, key=lambda e: e.doc_start)),
+    )
+
+
+def score_document(
+    doc: Document, found: list[ItemEvidence], policy: Policy, min_report_risk: float
+) -> ScanResult:
+    """Group evidence by reference item, score each item, and decide for the document."""
+    grouped: dict[tuple[str, int], list[ItemEvidence]] = defaultdict(list)
+    for entry in found:
+        grouped[(entry.corpus.name, entry.item)].append(entry)
+    matches = []
+    for entries in grouped.values():
+        first = entries[0]
+        match = build_match(doc, first.corpus, first.item, [e.evidence for e in entries], policy)
+        if match.risk >= min_report_risk:
+            matches.append(match)
+    matches.sort(key=lambda m: (-m.risk, m.doc_span[0]))
+    decision = max((m.decision for m in matches), key=lambda d: d.severity, default=Decision.KEEP)
+    risk = max((m.risk for m in matches), default=0.0)
+    return ScanResult(
+        id=doc.id, risk=risk, decision=decision, matches=tuple(matches), chars=len(doc.text)
+    )

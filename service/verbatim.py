@@ -1,0 +1,254 @@
+"""Verbatim tier: n-gram candidates, then token alignment verified with rapidfuzz.
+
+Candidates are reference passages sharing at least a few hashed n-grams with the document
+(found with one vectorized ``searchsorted`` over the sorted postings). A candidate only becomes
+evidence after its hits are chained into an aligned region on both sides and that region's
+normalized text passes a rapidfuzz similarity check, so one stock phrase shared with a
+reference never flags a document on its own.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict, defaultdict
+from dataclasses import dataclass
+
+import numpy as np
+from rapidfuzz.distance import Indel
+
+from indexer.fingerprints import ngram_hashes, token_hashes
+from indexer.normalize import TokenizedText, tokenize
+from indexer.store import CorpusIndex, ReferenceIndex
+from service.document import Document
+from service.policy import KindPolicy, Policy
+from service.results import Evidence, Method
+from service.scoring import ItemEvidence, verbatim_confidence
+
+
+@dataclass(frozen=True)
+class VerbatimSettings:
+    # A gram found in more passages than this is a stock phrase of the references (templated
+    # benchmark wording, "said the old man"); it is skipped as a candidate source but still
+    # counts during alignment.
+    max_postings: int = 2000
+    # Tokens between two hits that still belong to one aligned region: one edited word kills
+    # n grams, so the gap must exceed n.
+    max_gap: int = 12
+    # A region must cover this many reference tokens (or the whole passage if shorter).
+    min_region_tokens: int = 6
+    # Upper bound on passages aligned per corpus and document, highest hit counts first.
+    max_candidates: int = 2000
+
+
+@dataclass(frozen=True)
+class _PassageText:
+    tokens: TokenizedText  # offsets relative to the item text
+    grams: np.ndarray
+    gram_length: int
+
+
+@dataclass
+class _Region:
+    doc_first: int
+    ref_first: int
+    doc_last: int
+    ref_last: int
+
+
+class VerbatimMatcher:
+    """Finds reference passages copied (possibly re-wrapped, re-cased or lightly edited)."""
+
+    def __init__(
+        self,
+        index: ReferenceIndex,
+        policy: Policy,
+        settings: VerbatimSettings | None = None,
+        cache_size: int = 4096,
+    ):
+        self.index = index
+        self.policy = policy
+        self.settings = settings or VerbatimSettings()
+        self._passage_cache: OrderedDict[tuple[str, int], _PassageText] = OrderedDict()
+        self._text_cache: OrderedDict[tuple[str, int], str] = OrderedDict()
+        self._cache_size = cache_size
+
+    def find(self, doc: Document) -> list[ItemEvidence]:
+        found: list[ItemEvidence] = []
+        for corpus in self.index.corpora:
+            kind_policy = self.policy.for_kind(corpus.record.kind.value)
+            for passage in self._candidates(doc, corpus, kind_policy):
+                for evidence in self._align(doc, corpus, passage, kind_policy):
+                    found.append(ItemEvidence(corpus, corpus.passage_item(passage), evidence))
+        return found
+
+    def _candidates(
+        self, doc: Document, corpus: CorpusIndex, kind_policy: KindPolicy
+    ) -> list[int]:
+        table = corpus.ngram_hashes
+        if len(table) == 0:
+            return []
+        owners: list[np.ndarray] = []
+        for length in corpus.record.gram_lengths:
+            grams = np.unique(doc.grams(corpus.record.mode, length))
+            if len(grams) == 0:
+                continue
+            low = np.searchsorted(table, grams, side="left")
+            high = np.searchsorted(table, grams, side="right")
+            counts = high - low
+            keep = (counts > 0) & (counts <= self.settings.max_postings)
+            low, counts = low[keep], counts[keep]
+            if len(low) == 0:
+                continue
+            # Expand every [low, high) range into row numbers without a Python loop.
+            firsts = np.cumsum(counts) - counts
+            rows = np.repeat(low - firsts, counts) + np.arange(int(counts.sum()))
+            owners.append(np.asarray(corpus.ngram_passages[rows]))
+        if not owners:
+            return []
+        passages, hits = np.unique(np.concatenate(owners), return_counts=True)
+        needed = np.minimum(corpus.passage_grams[passages], kind_policy.candidate_min_hits)
+        chosen = hits >= np.maximum(needed, 1)
+        passages, hits = passages[chosen], hits[chosen]
+        order = np.argsort(-hits, kind="stable")[: self.settings.max_candidates]
+        return [int(p) for p in passages[order]]
+
+    def _align(
+        self, doc: Document, corpus: CorpusIndex, passage: int, kind_policy: KindPolicy
+    ) -> list[Evidence]:
+        ref = self._passage_text(corpus, passage)
+        if ref.gram_length == 0:
+            return []
+        doc_tokens = doc.tokens(corpus.record.mode)
+        doc_grams = doc.grams(corpus.record.mode, ref.gram_length)
+        positions: dict[int, list[int]] = defaultdict(list)
+        for j, gram in enumerate(ref.grams.tolist()):
+            positions[gram].append(j)
+        hit_rows = np.nonzero(np.isin(doc_grams, ref.grams))[0]
+        pairs = [(int(i), j) for i in hit_rows for j in positions[int(doc_grams[i])]]
+        item_token_start = int(corpus.passages[passage, 1])
+        evidence = []
+        for region in self._chain(pairs):
+            piece = self._verify(doc_tokens, ref, region, kind_policy)
+            if piece is not None:
+                doc_first, doc_end, ref_first, ref_end, similarity = piece
+                doc_start, doc_stop = doc_tokens.char_span(doc_first, doc_end)
+                ref_start, ref_stop = ref.tokens.char_span(ref_first, ref_end)
+                evidence.append(
+                    Evidence(
+                        method=Method.VERBATIM,
+                        doc_start=doc_start,
+                        doc_end=doc_stop,
+                        ref_start=ref_start,
+                        ref_end=ref_stop,
+                        similarity=similarity,
+                        confidence=verbatim_confidence(similarity),
+                        ref_token_start=item_token_start + ref_first,
+                        ref_token_end=item_token_start + ref_end,
+                    )
+                )
+        return evidence
+
+    def _chain(self, pairs: list[tuple[int, int]]) -> list[_Region]:
+        """Group (doc, ref) gram hits into regions that advance together on both sides."""
+        gap = self.settings.max_gap
+        regions: list[_Region] = []
+        for i, j in sorted(pairs):
+            best = None
+            for region in regions:
+                step_doc, step_ref = i - region.doc_last, j - region.ref_last
+                if 0 < step_doc <= gap and 0 < step_ref <= gap:
+                    drift = abs(step_doc - step_ref)
+                    if best is None or drift < best[0]:
+                        best = (drift, region)
+            if best is not None:
+                best[1].doc_last, best[1].ref_last = i, j
+            else:
+                regions.append(_Region(i, j, i, j))
+        return regions
+
+    def _verify(
+        self, doc: TokenizedText, ref: _PassageText, region: _Region, kind_policy: KindPolicy
+    ) -> tuple[int, int, int, int, float] | None:
+        length = ref.gram_length
+        doc_first, ref_first = region.doc_first, region.ref_first
+        doc_end, ref_end = region.doc_last + length, region.ref_last + length
+        # Grow exact matches at both ends: the last edit before an item's edge leaves up to
+        # n - 1 identical tokens that no gram covers.
+        while doc_first > 0 and ref_first > 0 and doc.tokens[doc_first - 1] == ref.tokens.tokens[ref_first - 1]:
+            doc_first, ref_first = doc_first - 1, ref_first - 1
+        while (
+            doc_end < len(doc)
+            and ref_end < len(ref.tokens)
+            and doc.tokens[doc_end] == ref.tokens.tokens[ref_end]
+        ):
+            doc_end, ref_end = doc_end + 1, ref_end + 1
+        # An edit within n tokens of the passage's edge: take the edge in when it still aligns.
+        head = min(ref_first, doc_first) if ref_first < length else 0
+        tail = (
+            min(len(ref.tokens) - ref_end, len(doc) - doc_end)
+            if len(ref.tokens) - ref_end < length
+            else 0
+        )
+        similarity = _similarity(doc, ref.tokens, doc_first, doc_end, ref_first, ref_end)
+        if head or tail:
+            wider = _similarity(
+                doc, ref.tokens, doc_first - head, doc_end + tail, ref_first - head, ref_end + tail
+            )
+            if wider >= kind_policy.min_similarity:
+                doc_first, ref_first, doc_end, ref_end = (
+                    doc_first - head, ref_first - head, doc_end + tail, ref_end + tail
+                )
+                similarity = wider
+        needed = min(self.settings.min_region_tokens, len(ref.tokens))
+        if ref_end - ref_first < needed or similarity < kind_policy.min_similarity:
+            return None
+        return doc_first, doc_end, ref_first, ref_end, similarity
+
+    def _item_text(self, corpus: CorpusIndex, item: int) -> str:
+        key = (corpus.name, item)
+        text = self._text_cache.get(key)
+        if text is None:
+            text = corpus.item_text(item)
+            self._text_cache[key] = text
+            if len(self._text_cache) > 64:
+                self._text_cache.popitem(last=False)
+        return text
+
+    def _passage_text(self, corpus: CorpusIndex, passage: int) -> _PassageText:
+        key = (corpus.name, passage)
+        cached = self._passage_cache.get(key)
+        if cached is not None:
+            self._passage_cache.move_to_end(key)
+            return cached
+        item, _, _, char_start, char_end = (int(v) for v in corpus.passages[passage])
+        text = self._item_text(corpus, item)
+        settings = self.index.manifest.settings
+        tokens = tokenize(text[char_start:char_end], corpus.record.mode, settings.normalization)
+        tokens = TokenizedText(tokens.tokens, tokens.starts + char_start, tokens.ends + char_start)
+        gram_length = _passage_gram_length(corpus, len(tokens))
+        grams = (
+            ngram_hashes(token_hashes(tokens.tokens, settings.ngrams.seed), gram_length)
+            if gram_length
+            else np.empty(0, dtype=np.uint64)
+        )
+        entry = _PassageText(tokens, grams, gram_length)
+        self._passage_cache[key] = entry
+        if len(self._passage_cache) > self._cache_size:
+            self._passage_cache.popitem(last=False)
+        return entry
+
+
+def _passage_gram_length(corpus: CorpusIndex, n_tokens: int) -> int:
+    """The gram length the indexer used for a passage of ``n_tokens`` tokens (0: none)."""
+    lengths = corpus.record.gram_lengths
+    if not lengths:
+        return 0
+    longest = max(lengths)
+    if n_tokens >= longest:
+        return longest
+    return n_tokens if n_tokens in lengths else 0
+
+
+def _similarity(
+    doc: TokenizedText, ref: TokenizedText, d0: int, d1: int, r0: int, r1: int
+) -> float:
+    return float(Indel.normalized_similarity(doc.joined(d0, d1), ref.joined(r0, r1)))

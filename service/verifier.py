@@ -1,0 +1,238 @@
+"""Deciding whether a (document window, reference passage) pair is the same item reworded.
+
+Embedding similarity alone cannot tell "the same GSM8K problem in new words" from "another
+GSM8K problem about eggs": both are close. What separates them are signals a rewording keeps
+and a different item does not: the same numbers, the same rare words and names, the same code
+structure once identifiers are renamed, a rapidfuzz alignment. A logistic model combines them
+into one calibrated probability. Its coefficients are fitted by ``service.verifier_training`` on
+``../shared/data`` and shipped in ``service/models/paraphrase_verifier.json``.
+"""
+
+from __future__ import annotations
+
+import builtins
+import json
+import keyword
+import math
+import re
+from dataclasses import dataclass, field
+from importlib import resources
+from typing import Any
+
+import numpy as np
+from rapidfuzz import fuzz
+from rapidfuzz.distance import Indel
+
+from indexer.manifest import IndexSettings
+from indexer.normalize import TextMode, TokenizedText, tokenize
+from indexer.terms import TermBag, TermSettings, term_bag
+
+MODEL_RESOURCE = "paraphrase_verifier.json"
+
+_NUMBER_WORDS = {
+    w: str(i)
+    for i, w in enumerate(
+        "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
+        "fifteen sixteen seventeen eighteen nineteen twenty".split()
+    )
+} | {"thirty": "30", "forty": "40", "fifty": "50", "sixty": "60", "seventy": "70",
+     "eighty": "80", "ninety": "90", "hundred": "100", "thousand": "1000", "half": "2",
+     "twice": "2", "double": "2", "triple": "3", "dozen": "12"}
+_CODE_KEEP = set(keyword.kwlist) | set(dir(builtins)) | {"self", "cls"}
+_IDENTIFIER = re.compile(r"[A-Za-z_]\w*")
+_CAPITALIZED = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][a-z]{2,}\b", re.M)
+
+FEATURES = (
+    "cosine",
+    "term_recall",
+    "number_recall",
+    "number_extra",
+    "has_numbers",
+    "alignment",
+    "token_set",
+    "length_ratio",
+    "code_structure",
+    "is_code",
+    "entity_recall",
+    "has_entities",
+)
+
+
+@dataclass(frozen=True)
+class ReferenceView:
+    """A reference passage prepared for verification (cached by the paraphrase matcher)."""
+
+    text: str
+    prose: TokenizedText
+    terms: TermBag
+    char_start: int
+    char_end: int
+    mode: TextMode
+
+    @classmethod
+    def of(cls, text: str, mode: TextMode, settings: IndexSettings, char_start: int = 0) -> ReferenceView:
+        prose = tokenize(text, TextMode.PROSE, settings.normalization)
+        return cls(text, prose, term_bag(prose.tokens, settings.terms, settings.ngrams.seed),
+                   char_start, char_start + len(text), TextMode(mode))
+
+    @property
+    def prose_tokens(self) -> int:
+        return len(self.prose)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    probability: float
+    similarity: float
+    doc_token_start: int
+    doc_token_end: int
+    signals: dict[str, float] = field(default_factory=dict)
+
+
+def _numbers(tokens: list[str]) -> set[str]:
+    found = set()
+    for token in tokens:
+        if token.isdigit():
+            found.add(token.lstrip("0") or "0")
+        elif token in _NUMBER_WORDS:
+            found.add(_NUMBER_WORDS[token])
+    return found
+
+
+def _entities(text: str) -> set[str]:
+    return {m.group().casefold() for m in _CAPITALIZED.finditer(text)}
+
+
+def _code_shape(text: str) -> str:
+    """Code tokens with every user identifier replaced: renaming variables does not change it."""
+    tokens = tokenize(text, TextMode.CODE).tokens
+    return " ".join(
+        "ID" if _IDENTIFIER.fullmatch(t) and t not in _CODE_KEEP else t for t in tokens
+    )
+
+
+def _token_index(offsets: np.ndarray, char: int) -> int:
+    return int(np.searchsorted(offsets, char, side="right") - 1)
+
+
+def pair_features(
+    doc: TokenizedText,
+    doc_text: str,
+    start: int,
+    end: int,
+    ref: ReferenceView,
+    cosine: float,
+    term_settings: TermSettings,
+) -> tuple[dict[str, float], tuple[int, int]]:
+    """Signals for one pair, and the document tokens the reference aligns to."""
+    window_tokens = doc.tokens[start:end]
+    ref_norm = " ".join(ref.prose.tokens)
+    window_norm = " ".join(window_tokens)
+    alignment = fuzz.partial_ratio_alignment(ref_norm, window_norm)
+    if alignment is None or not window_tokens:
+        span = (start, end)
+    else:
+        offsets = np.cumsum([0] + [len(t) + 1 for t in window_tokens[:-1]])
+        first = _token_index(offsets, alignment.dest_start)
+        last = _token_index(offsets, max(alignment.dest_end - 1, alignment.dest_start))
+        span = (start + first, start + last + 1)
+    aligned_tokens = doc.tokens[span[0] : span[1]]
+    aligned_norm = " ".join(aligned_tokens)
+
+    window_bag = term_bag(window_tokens, term_settings)
+    shared = np.isin(ref.terms.hashes, window_bag.hashes)
+    term_recall = float(ref.terms.weights[shared].sum() / ref.terms.mass) if ref.terms.mass else 0.0
+
+    ref_numbers = _numbers(ref.prose.tokens)
+    doc_numbers = _numbers(aligned_tokens)
+    number_recall = len(ref_numbers & _numbers(window_tokens)) / len(ref_numbers) if ref_numbers else 1.0
+    number_extra = len(doc_numbers - ref_numbers) / max(len(doc_numbers), 1) if doc_numbers else 0.0
+
+    ref_entities = _entities(ref.text)
+    window_words = set(window_tokens)
+    entity_recall = (
+        sum(1 for e in ref_entities if e in window_words) / len(ref_entities) if ref_entities else 1.0
+    )
+
+    is_code = ref.mode is TextMode.CODE
+    if is_code:
+        doc_chars = doc_text[int(doc.starts[span[0]]) : int(doc.ends[span[1] - 1])] if aligned_tokens else ""
+        code_structure = float(Indel.normalized_similarity(_code_shape(ref.text), _code_shape(doc_chars)))
+    else:
+        code_structure = 0.0
+    length_ratio = min(len(aligned_tokens), len(ref.prose)) / max(len(aligned_tokens), len(ref.prose), 1)
+    features = {
+        "cosine": cosine,
+        "term_recall": term_recall,
+        "number_recall": number_recall,
+        "number_extra": number_extra,
+        "has_numbers": float(bool(ref_numbers)),
+        "alignment": (alignment.score / 100.0) if alignment else 0.0,
+        "token_set": fuzz.token_set_ratio(ref_norm, aligned_norm) / 100.0,
+        "length_ratio": length_ratio,
+        "code_structure": code_structure,
+        "is_code": float(is_code),
+        "entity_recall": entity_recall,
+        "has_entities": float(bool(ref_entities)),
+    }
+    return features, span
+
+
+@dataclass(frozen=True)
+class PairVerifier:
+    """A logistic model over ``FEATURES`` with a threshold on its probability."""
+
+    coefficients: tuple[float, ...]
+    intercept: float
+    accept_at: float
+    term_settings: TermSettings
+    mean: tuple[float, ...] = ()
+    scale: tuple[float, ...] = ()
+    info: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], term_settings: TermSettings) -> PairVerifier:
+        if tuple(data["features"]) != FEATURES:
+            raise ValueError(
+                "the verifier model was trained on other features; retrain it with "
+                "`python -m service.verifier_training`"
+            )
+        return cls(
+            coefficients=tuple(data["coefficients"]),
+            intercept=float(data["intercept"]),
+            accept_at=float(data["accept_at"]),
+            term_settings=term_settings,
+            mean=tuple(data["mean"]),
+            scale=tuple(data["scale"]),
+            info=data.get("info", {}),
+        )
+
+    @classmethod
+    def load_default(cls, settings: IndexSettings) -> PairVerifier:
+        text = resources.files("service.models").joinpath(MODEL_RESOURCE).read_text("utf-8")
+        return cls.from_dict(json.loads(text), settings.terms)
+
+    def probability(self, features: dict[str, float]) -> float:
+        z = self.intercept
+        for name, weight, mean, scale in zip(FEATURES, self.coefficients, self.mean, self.scale, strict=True):
+            z += weight * (features[name] - mean) / scale
+        return 1.0 / (1.0 + math.exp(-z))
+
+    def verify(
+        self,
+        doc: TokenizedText,
+        doc_text: str,
+        start: int,
+        end: int,
+        ref: ReferenceView,
+        cosine: float,
+    ) -> Verdict:
+        features, span = pair_features(doc, doc_text, start, end, ref, cosine, self.term_settings)
+        probability = self.probability(features)
+        return Verdict(
+            probability=probability,
+            similarity=features["alignment"],
+            doc_token_start=span[0],
+            doc_token_end=span[1],
+            signals={**features, "probability": probability},
+        )
