@@ -1,0 +1,22 @@
+"""End-to-end check of the thin path on real data: a GSM8K item hidden in a C4 page."""
+
+from __future__ import annotations
+
+from service.scanner import ScanSettings, Scanner
+
+
+def test_verbatim_gsm8k_item_in_c4_page_is_removed(small_index, small_corpora, web_docs):
+    scanner = Scanner.load(small_index, settings=ScanSettings(tiers=("verbatim",)))
+    item = small_corpora[0].items[7]
+    page = web_docs[3]
+    cut = len(page) // 2
+    doc = page[:cut] + "\n" + item.text + "\n" + page[cut:]
+
+    result = scanner.scan(doc, doc_id="c4-3")
+
+    assert result.decision.value == "remove"
+    top = result.matches[0]
+    assert (top.corpus, top.ref_id) == ("gsm8k-test", item.id)
+    start, end = top.doc_span
+    assert doc[start:end].split()[:4] == item.text.split()[:4]
+    assert scanner.scan(page).decision.value == "keep"
