@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -30,7 +31,7 @@ from indexer.manifest import (
 )
 from indexer.normalize import TextMode, TokenizedText, tokenize
 from indexer.store import CorpusArrays, write_corpus_arrays
-from indexer.terms import TermBag, term_bag
+from indexer.terms import TermBag, distinct_mass, term_bag
 from indexer.vector_index import build_vector_index, vector_index_kind
 
 log = logging.getLogger(__name__)
@@ -43,10 +44,15 @@ def _no_progress(total: int, label: str) -> Callable[[int], None]:
 
 
 def corpus_checksum(corpus: Corpus) -> str:
-    """SHA-256 over ids and texts in order: equal checksums mean the same reference content."""
+    """SHA-256 over ids, texts and metadata in order: equal checksums, same index content.
+
+    Metadata counts because a loader's ``prompt_end`` decides passages and scoring keys.
+    """
     digest = hashlib.sha256()
     for item in corpus.items:
-        digest.update(item.id.encode("utf-8") + b"\0" + item.text.encode("utf-8") + b"\0")
+        meta = json.dumps(dict(item.meta), sort_keys=True, ensure_ascii=False, default=str)
+        for part in (item.id, item.text, meta):
+            digest.update(part.encode("utf-8") + b"\0")
     return "sha256:" + digest.hexdigest()
 
 
@@ -105,6 +111,24 @@ def item_passages(item: ReferenceItem, tokens: TokenizedText, settings: IndexSet
     return passages
 
 
+def _item_stats(
+    item: ReferenceItem, tokens: TokenizedText, settings: IndexSettings
+) -> tuple[int, float, int, float]:
+    """Tokens and rare-term mass of the item and of its key (the prompt, if marked).
+
+    Scoring asks how much of the key a document holds: a test question copied without its
+    solution is contamination, a shared answer option of a long question is not.
+    """
+    mass = distinct_mass(tokens.tokens, settings.terms)
+    prompt_end = item.meta.get("prompt_end") if item.meta else None
+    key = len(tokens)
+    if isinstance(prompt_end, int):
+        key = max(1, int(np.searchsorted(tokens.ends, prompt_end, side="right")))
+        key = min(key, len(tokens))
+    key_mass = distinct_mass(tokens.tokens[:key], settings.terms) if key < len(tokens) else mass
+    return len(tokens), mass, key, key_mass
+
+
 def build_corpus_arrays(
     corpus: Corpus,
     settings: IndexSettings,
@@ -113,14 +137,14 @@ def build_corpus_arrays(
 ) -> tuple[CorpusArrays, CorpusRecord]:
     """Tokenize, chunk, fingerprint, weigh rare terms and embed one corpus."""
     table = _PassageTable()
-    item_tokens: list[int] = []
+    item_stats: list[tuple[int, float, int, float]] = []
     gram_lengths: set[int] = set()
     without_ngrams = 0
     seed = settings.ngrams.seed
     advance = progress(len(corpus.items), f"{corpus.name}: fingerprints")
     for item_no, item in enumerate(corpus.items):
         tokens = tokenize(item.text, corpus.mode, settings.normalization)
-        item_tokens.append(len(tokens))
+        item_stats.append(_item_stats(item, tokens, settings))
         gram_length = gram_length_for(len(tokens), corpus.mode, settings.ngrams)
         if gram_length:
             gram_lengths.add(gram_length)
@@ -149,7 +173,7 @@ def build_corpus_arrays(
         ids=[item.id for item in corpus.items],
         metas=[dict(item.meta) for item in corpus.items],
         texts=[item.text for item in corpus.items],
-        item_tokens=np.asarray(item_tokens, dtype=np.int32),
+        item_stats=np.asarray(item_stats, dtype=np.float32).reshape(-1, 4),
         passages=np.asarray(table.rows, dtype=np.int64).reshape(-1, 5),
         ngram_hashes=gram_hashes,
         ngram_passages=gram_passages,
@@ -165,7 +189,7 @@ def build_corpus_arrays(
         mode=corpus.mode,
         items=len(corpus.items),
         passages=len(table.rows),
-        tokens=int(sum(item_tokens)),
+        tokens=int(sum(s[0] for s in item_stats)),
         ngrams=int(len(gram_hashes)),
         checksum=corpus_checksum(corpus),
         vector_index=vector_index_kind(vector_index),
@@ -230,6 +254,33 @@ def build_index(
     for corpus in corpora:
         manifest = _add_one(out, manifest, corpus, embedder, progress)
     return manifest
+
+
+def index_holds(index_dir: Path | str, corpora: Sequence[Corpus], settings: IndexSettings) -> bool:
+    """True if ``index_dir`` holds exactly these corpora, same content, built with ``settings``."""
+    try:
+        manifest = read_manifest(Path(index_dir))
+    except ClearanceIndexError:
+        return False
+    built = {c.name: c.checksum for c in manifest.corpora}
+    wanted = {c.name: corpus_checksum(c) for c in corpora}
+    return built == wanted and manifest.settings == settings
+
+
+def ensure_index(
+    index_dir: Path | str,
+    corpora: Sequence[Corpus],
+    *,
+    settings: IndexSettings | None = None,
+    embedder: Embedder | None = None,
+    progress: ProgressFactory = _no_progress,
+) -> Path:
+    """Build ``index_dir`` unless it already holds these corpora with these settings."""
+    settings = settings or IndexSettings()
+    if not index_holds(index_dir, corpora, settings):
+        build_index(index_dir, corpora, settings=settings, embedder=embedder,
+                    progress=progress, overwrite=True)
+    return Path(index_dir)
 
 
 def add_corpora(

@@ -118,6 +118,7 @@ def read_reference_jsonl(path: Path) -> list[Corpus]:
 
 _GUTENBERG_START = re.compile(r"^\*\*\* ?START OF (THE|THIS) PROJECT GUTENBERG.*$", re.I | re.M)
 _GUTENBERG_END = re.compile(r"^\*\*\* ?END OF (THE|THIS) PROJECT GUTENBERG.*$", re.I | re.M)
+_GUTENBERG_CLOSING = re.compile(r"^End of (the )?Project Gutenberg.*$", re.I | re.M)
 
 
 def strip_gutenberg(text: str) -> tuple[str, int]:
@@ -132,6 +133,10 @@ def strip_gutenberg(text: str) -> tuple[str, int]:
         start = header.end()
     footer = _GUTENBERG_END.search(text, start)
     end = footer.start() if footer else len(text)
+    # Most books also close with "End of (the) Project Gutenberg EBook of ..." just before.
+    closing = _GUTENBERG_CLOSING.search(text, start, end)
+    if closing:
+        end = closing.start()
     return text[start:end], start
 
 

@@ -4,7 +4,8 @@ Layout (``INDEX_DIR/corpora/<name>/``):
 
 - ``items.jsonl``: ``{"id", "meta"}`` per item, in item order;
 - ``texts.bin`` + ``text_offsets.npy``: the items' original texts (UTF-8) and byte offsets;
-- ``item_tokens.npy``: token count per item (coverage is a share of these);
+- ``item_stats.npy``: per item, tokens and rare-term mass of the whole item and of its key
+  (the prompt, when the loader marked one): a match's strength is a share of these;
 - ``passages.npy``: ``(item, token_start, token_end, char_start, char_end)`` per passage;
 - ``ngram_hashes.npy`` / ``ngram_passages.npy``: postings sorted by hash, one row per distinct
   (gram, passage); ``passage_grams.npy``: distinct grams per passage;
@@ -42,7 +43,7 @@ class CorpusArrays:
     ids: list[str]
     metas: list[dict[str, Any]]
     texts: list[str]
-    item_tokens: np.ndarray
+    item_stats: np.ndarray
     passages: np.ndarray
     ngram_hashes: np.ndarray
     ngram_passages: np.ndarray
@@ -75,7 +76,7 @@ def write_corpus_arrays(index_dir: Path, name: str, arrays: CorpusArrays) -> Non
             handle.write(data)
             offsets.append(offsets[-1] + len(data))
     np.save(tmp / "text_offsets.npy", np.asarray(offsets, dtype=np.int64))
-    np.save(tmp / "item_tokens.npy", arrays.item_tokens.astype(np.int32))
+    np.save(tmp / "item_stats.npy", arrays.item_stats.astype(np.float32))
     np.save(tmp / "passages.npy", arrays.passages.astype(np.int64))
     np.save(tmp / "ngram_hashes.npy", arrays.ngram_hashes.astype(np.uint64))
     np.save(tmp / "ngram_passages.npy", arrays.ngram_passages.astype(np.uint32))
@@ -111,7 +112,11 @@ class CorpusIndex:
             else np.empty(0, dtype=np.uint8)
         )
         self._text_offsets = np.load(folder / "text_offsets.npy")
-        self.item_tokens = np.load(folder / "item_tokens.npy")
+        stats = np.load(folder / "item_stats.npy")
+        self.item_tokens = stats[:, 0].astype(np.int64)
+        self.item_mass = stats[:, 1]
+        self.key_tokens = stats[:, 2].astype(np.int64)
+        self.key_mass = stats[:, 3]
         self.passages = np.load(folder / "passages.npy")
         self.ngram_hashes = np.load(folder / "ngram_hashes.npy", mmap_mode="r")
         self.ngram_passages = np.load(folder / "ngram_passages.npy", mmap_mode="r")

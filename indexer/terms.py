@@ -24,15 +24,15 @@ _NUMBER = re.compile(r"\d+")
 class TermSettings:
     """How term weights are computed; recorded in the index manifest."""
 
-    weighting: str = "wordfreq-zipf-v1"
+    weighting: str = "wordfreq-zipf-v2"
     # Words at or above this Zipf frequency ("the", "and", "said") carry no weight at all.
     stop_zipf: float = 5.5
     # Weight = ceiling - zipf, capped: an unseen word is worth about four common content words.
     ceiling_zipf: float = 6.5
     max_weight: float = 5.0
     # Numbers decide whether two math problems are the same problem; one digit is weak evidence.
-    number_weight: float = 2.5
-    digit_weight: float = 0.75
+    number_weight: float = 1.5
+    digit_weight: float = 0.3
 
 
 @lru_cache(maxsize=1 << 18)
@@ -43,6 +43,8 @@ def _zipf(token: str) -> float:
 
 
 def term_weight(token: str, settings: TermSettings) -> float:
+    if not token[:1].isalnum():
+        return 0.0  # brackets and operators of code-mode tokens
     if _NUMBER.fullmatch(token):
         return settings.digit_weight if len(token) == 1 else settings.number_weight
     zipf = _zipf(token)
@@ -53,6 +55,15 @@ def term_weight(token: str, settings: TermSettings) -> float:
 
 def term_weights(tokens: list[str], settings: TermSettings) -> np.ndarray:
     return np.fromiter((term_weight(t, settings) for t in tokens), dtype=np.float32, count=len(tokens))
+
+
+def distinct_mass(tokens: list[str], settings: TermSettings) -> float:
+    """Rare-term mass of a token sequence, each distinct token counted once.
+
+    This is how much a matched region says: "at the end of the first" weighs nothing, a test
+    question's numbers and nouns weigh a lot.
+    """
+    return float(sum(term_weight(t, settings) for t in set(tokens)))
 
 
 @dataclass(frozen=True)

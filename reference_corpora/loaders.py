@@ -54,10 +54,9 @@ def _prompted(item_id: str, prompt: str, rest: str, meta: dict, separator: str =
 
 def _choice_item(item_id: str, question: str, choices: list[str], answer: int | None,
                  meta: dict) -> ReferenceItem:
-    prompt = multiple_choice(question, choices, None)
-    if answer is None:
-        return ReferenceItem(item_id, prompt, meta)
-    return _prompted(item_id, prompt, f"Answer: {LETTERS[answer]}", meta)
+    """The stem is the item's key: another question with the same options is another item."""
+    options = multiple_choice("", choices, answer).lstrip("\n")
+    return _prompted(item_id, question.strip(), options, meta)
 
 
 def load_gsm8k(path: Path) -> list[ReferenceItem]:

@@ -227,31 +227,20 @@ def demo(
     index: Annotated[Path, typer.Option("--index", help="Where to build the demo index.")] = DEMO_INDEX,
 ) -> None:
     """Build the demo index from reference_corpora/ (if needed) and scan the sample document."""
-    from indexer.build import build_index
+    from indexer.build import ensure_index, index_holds
+    from indexer.manifest import IndexSettings
     from reference_corpora.catalog import PACKAGE_DIR, default_corpora
     from service.scan_input import InputDocument
     from service.scan_output import ResultWriter
 
     corpora = default_corpora()
-    if not _index_matches(index, corpora):
+    if not index_holds(index, corpora, IndexSettings()):
         err.print(f"building the demo index in {index} …")
-        build_index(index, corpora, overwrite=True, progress=_progress_factory(True))
+    ensure_index(index, corpora, progress=_progress_factory(True))
     scanner = _load_scanner(index, "verbatim,paraphrase")
     sample = PACKAGE_DIR / "samples" / "demo_document.txt"
     with ResultWriter(None, explain=True) as writer:
         writer.run(scanner, [InputDocument(sample.name, sample.read_text(encoding="utf-8"))])
-
-
-def _index_matches(index: Path, corpora: list[Corpus]) -> bool:
-    """True if ``index`` already holds exactly these corpora with the same content."""
-    from indexer.build import corpus_checksum
-
-    try:
-        manifest = read_manifest(index)
-    except ClearanceIndexError:
-        return False
-    built = {c.name: c.checksum for c in manifest.corpora}
-    return built == {c.name: corpus_checksum(c) for c in corpora}
 
 
 def main() -> None:  # pragma: no cover

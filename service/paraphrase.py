@@ -22,7 +22,7 @@ from service.document import Document
 from service.policy import Policy
 from service.results import Evidence, Method
 from service.scoring import ItemEvidence
-from service.verifier import PairVerifier, ReferenceView
+from service.verifier import PairVerifier, ReferenceView, Verifier
 
 
 @dataclass(frozen=True)
@@ -59,13 +59,13 @@ class ParaphraseMatcher:
         policy: Policy,
         embedder: Embedder,
         settings: ParaphraseSettings | None = None,
-        verifier: PairVerifier | None = None,
+        verifier: Verifier | None = None,
     ):
         self.index = index
         self.policy = policy
         self.embedder = embedder
         self.settings = settings or ParaphraseSettings()
-        self.verifier = verifier or PairVerifier.load_default(index.manifest.settings)
+        self.verifier: Verifier = verifier or PairVerifier.load_default(index.manifest.settings)
         self._references: OrderedDict[tuple[str, int], ReferenceView] = OrderedDict()
         self.windows_embedded = 0
 
@@ -206,6 +206,13 @@ class ParaphraseMatcher:
             confidence=verdict.probability,
             ref_token_start=item_token_start,
             ref_token_end=item_token_end,
+            ref_mass=reference.terms.mass,
+            ref_terms=frozenset(reference.prose.tokens),
+            key_terms=(
+                frozenset(reference.prose.tokens)
+                if item_token_start < corpus.key_tokens[corpus.passage_item(passage)]
+                else frozenset()
+            ),
             signals=verdict.signals,
         )
 

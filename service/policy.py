@@ -22,6 +22,12 @@ class KindPolicy:
     remove_at: float
     # Matched reference tokens at which a match counts in full (or the whole item if shorter).
     saturation_tokens: int
+    # Share of the item's key (its prompt, or the whole item) that counts in full, when that is
+    # less than the saturation settings: a long question needs a long match.
+    required_share: float = 0.6
+    # Rare-term mass at which a match counts in full (or the whole item's if smaller): what
+    # keeps shared stock phrases ("at the end of the first") from counting at all.
+    saturation_mass: float = 8.0
     # Verbatim regions below this aligned similarity are not evidence at all.
     min_similarity: float = 0.75
     # Fewest n-gram hits before a reference passage is even aligned (capped at its gram count).
@@ -47,15 +53,16 @@ class KindPolicy:
 class Policy:
     """Per-kind thresholds used by the scanner to turn evidence into a decision."""
 
-    # 20 words of a test item is more than any shared stock phrase in the negatives we measured
-    # (see BENCHMARKS.md), and shorter items count in full when found whole.
+    # A test item counts in full once 60% of its question (or 50 tokens of a long one) is in the
+    # document; its rare-term mass must be there too, so stock phrases count for nothing.
     benchmark: KindPolicy = field(
-        default_factory=lambda: KindPolicy(review_at=0.5, remove_at=0.8, saturation_tokens=20)
+        default_factory=lambda: KindPolicy(review_at=0.5, remove_at=0.8, saturation_tokens=50)
     )
     # About a paragraph: quotations of a sentence or two stay below review.
     copyright: KindPolicy = field(
         default_factory=lambda: KindPolicy(
-            review_at=0.5, remove_at=0.8, saturation_tokens=64, candidate_min_hits=4
+            review_at=0.5, remove_at=0.8, saturation_tokens=64, saturation_mass=20.0,
+            candidate_min_hits=4,
         )
     )
 

@@ -41,6 +41,15 @@ class Evidence:
     # Reference tokens covered, as positions in the item: coverage is computed from their union.
     ref_token_start: int
     ref_token_end: int
+    # Rare-term mass of the matched reference text (indexer.terms.distinct_mass): a stock
+    # phrase weighs about nothing, a test question's numbers and nouns a lot.
+    ref_mass: float
+    # Distinct weighted words and the numbers of the matched text, for match-level scoring
+    # (internal: not part of the JSON result).
+    ref_terms: frozenset[str] = field(default=frozenset(), repr=False, compare=False)
+    key_terms: frozenset[str] = field(default=frozenset(), repr=False, compare=False)
+    ref_numbers: frozenset[str] = field(default=frozenset(), repr=False, compare=False)
+    doc_numbers: frozenset[str] = field(default=frozenset(), repr=False, compare=False)
     # What decided a paraphrase match (embedding cosine, number agreement, ...); empty otherwise.
     signals: dict[str, float] = field(default_factory=dict)
 
@@ -85,11 +94,15 @@ class Match:
         }
 
 
+_INTERNAL = ("ref_terms", "key_terms", "ref_numbers", "doc_numbers")
+
+
 def _evidence_dict(evidence: Evidence) -> dict[str, Any]:
-    data = asdict(evidence)
+    data = {k: v for k, v in asdict(evidence).items() if k not in _INTERNAL}
     data["method"] = evidence.method.value
     data["similarity"] = round(evidence.similarity, 4)
     data["confidence"] = round(evidence.confidence, 4)
+    data["ref_mass"] = round(evidence.ref_mass, 2)
     data["signals"] = {k: round(v, 4) for k, v in evidence.signals.items()}
     return data
 

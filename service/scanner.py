@@ -104,9 +104,13 @@ class Scanner:
             ),
             vectors=built.vectors,
         )
-        uses_model = "paraphrase" in settings.tiers
+        # The weights only matter when embeddings are compared; another model name is refused
+        # below without looking for its weights.
+        same_name = expected.embedding.model == built.embedding.model
         fingerprint = (
-            model_fingerprint(expected.embedding.model) if uses_model else index.manifest.model_fingerprint
+            model_fingerprint(expected.embedding.model)
+            if "paraphrase" in settings.tiers and same_name
+            else index.manifest.model_fingerprint
         )
         check_compatible(index.manifest, expected, fingerprint)
         return cls(index, policy=policy, settings=settings, embedder=embedder)

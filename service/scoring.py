@@ -1,7 +1,8 @@
 """Turning verified evidence into matches, a risk and a decision.
 
-A match's risk is how much of the reference the document holds (saturating at the policy's
-``saturation_tokens``) times how sure the evidence is. Evidence from overlapping passages of one
+A match's risk is how much of the reference the document holds times how sure the evidence is.
+"How much" is the smaller of two shares, each saturating at a policy setting: of the item's
+tokens, and of its rare-term mass (so a shared stock phrase counts for nothing however long). Evidence from overlapping passages of one
 item is merged first, so a long copied excerpt counts once, not once per passage.
 """
 
@@ -12,8 +13,9 @@ from dataclasses import dataclass, replace
 
 from indexer.store import CorpusIndex
 from service.document import Document
-from service.policy import Policy
-from service.results import Decision, Evidence, Match, ScanResult
+from service.policy import KindPolicy, Policy
+from indexer.terms import TermSettings, distinct_mass
+from service.results import Decision, Evidence, Match, Method, ScanResult
 
 
 @dataclass(frozen=True)
@@ -60,13 +62,26 @@ def _union(a: Evidence, b: Evidence) -> Evidence:
         ref_token_start=min(a.ref_token_start, b.ref_token_start),
         ref_token_end=max(a.ref_token_end, b.ref_token_end),
         similarity=(a.similarity * weight_a + b.similarity * weight_b) / total,
+        ref_mass=a.ref_mass + b.ref_mass if not _overlap(a, b) else max(a.ref_mass, b.ref_mass),
         confidence=(a.confidence * weight_a + b.confidence * weight_b) / total,
         signals=a.signals or b.signals,
+        ref_terms=a.ref_terms | b.ref_terms,
+        key_terms=a.key_terms | b.key_terms,
+        ref_numbers=a.ref_numbers | b.ref_numbers,
+        doc_numbers=a.doc_numbers | b.doc_numbers,
     )
 
 
-def _covered_tokens(pieces: list[Evidence]) -> int:
-    intervals = sorted((e.ref_token_start, e.ref_token_end) for e in pieces)
+def _overlap(a: Evidence, b: Evidence) -> bool:
+    return a.ref_token_start < b.ref_token_end and b.ref_token_start < a.ref_token_end
+
+
+def _covered_tokens(pieces: list[Evidence], limit: int | None = None) -> int:
+    """Reference tokens covered by the union of the pieces (only those before ``limit``)."""
+    intervals = sorted(
+        (e.ref_token_start, e.ref_token_end if limit is None else min(e.ref_token_end, limit))
+        for e in pieces
+    )
     covered, reach = 0, -1
     for start, end in intervals:
         start = max(start, reach)
@@ -76,8 +91,45 @@ def _covered_tokens(pieces: list[Evidence]) -> int:
     return covered
 
 
+def number_agreement(pieces: list[Evidence]) -> float:
+    """Jaccard agreement of the numbers on both sides of the verbatim evidence (1 if none).
+
+    GSM8K train and test share templated problems word for word; only the numbers differ.
+    A copy keeps its numbers.
+    """
+    ref = frozenset().union(*(e.ref_numbers for e in pieces))
+    doc = frozenset().union(*(e.doc_numbers for e in pieces))
+    if not ref and not doc:
+        return 1.0
+    return len(ref & doc) / len(ref | doc)
+
+
+def key_strength(
+    corpus: CorpusIndex, item: int, pieces: list[Evidence], kind_policy: KindPolicy,
+    terms: TermSettings,
+) -> float:
+    """How much of the item's key (its question or prompt; a work's whole text) is matched.
+
+    The smaller of the token share and the rare-term-mass share, each counting in full at
+    ``required_share`` of the key or the policy's saturation, whichever is less.
+    """
+    key_tokens, key_mass = float(corpus.key_tokens[item]), float(corpus.key_mass[item])
+    share = kind_policy.required_share
+    matched = _covered_tokens(pieces, limit=int(key_tokens))
+    strength = min(1.0, matched / max(1.0, min(share * key_tokens, kind_policy.saturation_tokens)))
+    if key_mass > 0:
+        matched_mass = distinct_mass(list(frozenset().union(*(e.key_terms for e in pieces))), terms)
+        strength = min(strength, matched_mass / min(share * key_mass, kind_policy.saturation_mass))
+    return strength
+
+
 def build_match(
-    doc: Document, corpus: CorpusIndex, item: int, pieces: list[Evidence], policy: Policy
+    doc: Document,
+    corpus: CorpusIndex,
+    item: int,
+    pieces: list[Evidence],
+    policy: Policy,
+    terms: TermSettings,
 ) -> Match:
     pieces = merge_evidence(pieces)
     kind_policy = policy.for_kind(corpus.record.kind.value)
@@ -87,7 +139,10 @@ def build_match(
     total = sum(weights)
     similarity = sum(e.similarity * w for e, w in zip(pieces, weights, strict=True)) / total
     confidence = sum(e.confidence * w for e, w in zip(pieces, weights, strict=True)) / total
-    strength = min(1.0, matched / min(item_tokens, kind_policy.saturation_tokens))
+    verbatim = [e for e in pieces if e.method is Method.VERBATIM]
+    if verbatim:
+        confidence *= number_agreement(verbatim)
+    strength = key_strength(corpus, item, pieces, kind_policy, terms)
     risk = strength * confidence
     best = max(pieces, key=lambda e: (e.ref_tokens * e.confidence, e.similarity))
     methods = tuple(sorted({e.method.value for e in pieces}))
@@ -109,7 +164,10 @@ def build_match(
 
 
 def score_document(
-    doc: Document, found: list[ItemEvidence], policy: Policy, min_report_risk: float
+    doc: Document,
+    found: list[ItemEvidence],
+    policy: Policy,
+    min_report_risk: float,
 ) -> ScanResult:
     """Group evidence by reference item, score each item, and decide for the document."""
     grouped: dict[tuple[str, int], list[ItemEvidence]] = defaultdict(list)
@@ -118,7 +176,10 @@ def score_document(
     matches = []
     for entries in grouped.values():
         first = entries[0]
-        match = build_match(doc, first.corpus, first.item, [e.evidence for e in entries], policy)
+        match = build_match(
+            doc, first.corpus, first.item, [e.evidence for e in entries], policy,
+            doc.settings.terms,
+        )
         if match.risk >= min_report_risk:
             matches.append(match)
     matches.sort(key=lambda m: (-m.risk, m.doc_span[0]))

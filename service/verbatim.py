@@ -18,6 +18,7 @@ from rapidfuzz.distance import Indel
 from indexer.fingerprints import ngram_hashes, token_hashes
 from indexer.normalize import TokenizedText, tokenize
 from indexer.store import CorpusIndex, ReferenceIndex
+from indexer.terms import distinct_mass
 from service.document import Document
 from service.policy import KindPolicy, Policy
 from service.results import Evidence, Method
@@ -33,8 +34,10 @@ class VerbatimSettings:
     # Tokens between two hits that still belong to one aligned region: one edited word kills
     # n grams, so the gap must exceed n.
     max_gap: int = 12
-    # A region must cover this many reference tokens (or the whole passage if shorter).
+    # A region must cover this many reference tokens (or the whole passage if shorter) ...
     min_region_tokens: int = 6
+    # ... and this much rare-term mass, unless it covers the whole passage.
+    min_region_mass: float = 1.0
     # Upper bound on passages aligned per corpus and document, highest hit counts first.
     max_candidates: int = 2000
 
@@ -44,6 +47,18 @@ class _PassageText:
     tokens: TokenizedText  # offsets relative to the item text
     grams: np.ndarray
     gram_length: int
+
+
+@dataclass(frozen=True)
+class _Aligned:
+    """A verified region: token ranges on both sides, similarity and rare-term mass."""
+
+    doc_first: int
+    doc_end: int
+    ref_first: int
+    ref_end: int
+    similarity: float
+    mass: float
 
 
 @dataclass
@@ -70,6 +85,7 @@ class VerbatimMatcher:
         self._passage_cache: OrderedDict[tuple[str, int], _PassageText] = OrderedDict()
         self._text_cache: OrderedDict[tuple[str, int], str] = OrderedDict()
         self._cache_size = cache_size
+        self.term_settings = index.manifest.settings.terms
 
     def find(self, doc: Document) -> list[ItemEvidence]:
         found: list[ItemEvidence] = []
@@ -125,27 +141,42 @@ class VerbatimMatcher:
         hit_rows = np.nonzero(np.isin(doc_grams, ref.grams))[0]
         pairs = [(int(i), j) for i in hit_rows for j in positions[int(doc_grams[i])]]
         item_token_start = int(corpus.passages[passage, 1])
+        key_tokens = int(corpus.key_tokens[corpus.passage_item(passage)])
         evidence = []
         for region in self._chain(pairs):
-            piece = self._verify(doc_tokens, ref, region, kind_policy)
-            if piece is not None:
-                doc_first, doc_end, ref_first, ref_end, similarity = piece
-                doc_start, doc_stop = doc_tokens.char_span(doc_first, doc_end)
-                ref_start, ref_stop = ref.tokens.char_span(ref_first, ref_end)
+            aligned = self._verify(doc_tokens, ref, region, kind_policy)
+            if aligned is not None:
                 evidence.append(
-                    Evidence(
-                        method=Method.VERBATIM,
-                        doc_start=doc_start,
-                        doc_end=doc_stop,
-                        ref_start=ref_start,
-                        ref_end=ref_stop,
-                        similarity=similarity,
-                        confidence=verbatim_confidence(similarity),
-                        ref_token_start=item_token_start + ref_first,
-                        ref_token_end=item_token_start + ref_end,
-                    )
+                    self._evidence(doc_tokens, ref, aligned, item_token_start, key_tokens)
                 )
         return evidence
+
+    @staticmethod
+    def _evidence(
+        doc: TokenizedText, ref: _PassageText, aligned: _Aligned, item_token_start: int,
+        key_tokens: int,
+    ) -> Evidence:
+        doc_words = doc.tokens[aligned.doc_first : aligned.doc_end]
+        ref_words = ref.tokens.tokens[aligned.ref_first : aligned.ref_end]
+        in_key = max(0, min(aligned.ref_end, key_tokens - item_token_start) - aligned.ref_first)
+        doc_start, doc_end = doc.char_span(aligned.doc_first, aligned.doc_end)
+        ref_start, ref_end = ref.tokens.char_span(aligned.ref_first, aligned.ref_end)
+        return Evidence(
+            method=Method.VERBATIM,
+            doc_start=doc_start,
+            doc_end=doc_end,
+            ref_start=ref_start,
+            ref_end=ref_end,
+            similarity=aligned.similarity,
+            confidence=verbatim_confidence(aligned.similarity),
+            ref_token_start=item_token_start + aligned.ref_first,
+            ref_token_end=item_token_start + aligned.ref_end,
+            ref_mass=aligned.mass,
+            ref_terms=frozenset(ref_words),
+            key_terms=frozenset(ref_words[:in_key]),
+            ref_numbers=frozenset(w for w in ref_words if w.isdigit()),
+            doc_numbers=frozenset(w for w in doc_words if w.isdigit()),
+        )
 
     def _chain(self, pairs: list[tuple[int, int]]) -> list[_Region]:
         """Group (doc, ref) gram hits into regions that advance together on both sides."""
@@ -167,7 +198,7 @@ class VerbatimMatcher:
 
     def _verify(
         self, doc: TokenizedText, ref: _PassageText, region: _Region, kind_policy: KindPolicy
-    ) -> tuple[int, int, int, int, float] | None:
+    ) -> _Aligned | None:
         length = ref.gram_length
         doc_first, ref_first = region.doc_first, region.ref_first
         doc_end, ref_end = region.doc_last + length, region.ref_last + length
@@ -201,7 +232,11 @@ class VerbatimMatcher:
         needed = min(self.settings.min_region_tokens, len(ref.tokens))
         if ref_end - ref_first < needed or similarity < kind_policy.min_similarity:
             return None
-        return doc_first, doc_end, ref_first, ref_end, similarity
+        mass = distinct_mass(ref.tokens.tokens[ref_first:ref_end], self.term_settings)
+        whole = ref_first == 0 and ref_end == len(ref.tokens)
+        if mass < self.settings.min_region_mass and not whole:
+            return None
+        return _Aligned(doc_first, doc_end, ref_first, ref_end, similarity, mass)
 
     def _item_text(self, corpus: CorpusIndex, item: int) -> str:
         key = (corpus.name, item)

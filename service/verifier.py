@@ -17,7 +17,7 @@ import math
 import re
 from dataclasses import dataclass, field
 from importlib import resources
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 from rapidfuzz import fuzz
@@ -176,6 +176,17 @@ def pair_features(
         "has_entities": float(bool(ref_entities)),
     }
     return features, span
+
+
+class Verifier(Protocol):
+    """What the paraphrase tier asks of a verifier (the model below, or a training collector)."""
+
+    accept_at: float
+
+    def verify(
+        self, doc: TokenizedText, doc_text: str, start: int, end: int, ref: ReferenceView,
+        cosine: float,
+    ) -> Verdict: ...
 
 
 @dataclass(frozen=True)

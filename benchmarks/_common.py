@@ -1,0 +1,40 @@
+"""Shared by the benchmark scripts: a cached real index and a description of the machine."""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+from pathlib import Path
+
+from indexer.build import ensure_index
+from indexer.corpus import Corpus
+
+CACHE = Path(__file__).resolve().parent / ".cache"
+
+
+def machine() -> str:
+    cpu = platform.machine()
+    try:
+        cpu = next(
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        )
+    except (OSError, StopIteration):
+        pass
+    return f"{os.cpu_count()} cores ({cpu}), Python {platform.python_version()}, no GPU"
+
+
+def git_revision() -> str:
+    try:
+        return subprocess.check_output(["git", "rev-parse", "--short", "HEAD"], text=True).strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def cached_index(name: str, corpora: list[Corpus], embedder=None) -> Path:
+    """Build the index once under benchmarks/.cache; rebuild only when content or settings change."""
+    from service.cli import _progress_factory
+
+    return ensure_index(CACHE / name, corpora, embedder=embedder, progress=_progress_factory(True))

@@ -1,0 +1,103 @@
+"""Building, adding to and reading back a real index (real model, real FAISS)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from indexer.build import add_corpora, build_index
+from indexer.corpus import Corpus, CorpusKind, ReferenceItem
+from indexer.manifest import (
+    ClearanceIndexError,
+    IndexMismatchError,
+    IndexNotFoundError,
+    read_manifest,
+)
+from indexer.store import ReferenceIndex
+from service.scanner import ScanSettings, Scanner
+
+
+def _quiz(name: str, texts: list[str]) -> Corpus:
+    items = [ReferenceItem(f"{name}-{i}", t) for i, t in enumerate(texts)]
+    return Corpus(name=name, kind=CorpusKind.BENCHMARK, items=items)
+
+
+@pytest.fixture
+def tiny_index(tmp_path, embedder):
+    out = tmp_path / "tiny"
+    build_index(out, [_quiz("quiz", ["What is the boiling point of water at sea level in kelvin?",
+                                     "Name the largest moon of Saturn and its main gas."])],
+                embedder=embedder)
+    return out
+
+
+def test_manifest_records_model_settings_and_corpus_checksums(tiny_index):
+    manifest = read_manifest(tiny_index)
+    data = json.loads((tiny_index / "manifest.json").read_text())
+    assert data["model"]["name"] == "all-MiniLM-L6-v2" and data["model"]["dimension"] == 384
+    assert data["model"]["fingerprint"].startswith("sha256:")
+    assert data["settings"]["ngrams"]["n"] == 5
+    assert data["settings"]["normalization"]["version"] >= 1
+    (record,) = manifest.corpora
+    assert (record.name, record.items, record.passages) == ("quiz", 2, 2)
+    assert record.checksum.startswith("sha256:") and record.vector_index == "flat-ip"
+
+
+def test_stored_postings_are_sorted_and_vectors_are_searchable(tiny_index, embedder):
+    index = ReferenceIndex.open(tiny_index)
+    corpus = index.corpora[0]
+    assert np.all(np.diff(corpus.ngram_hashes.astype(np.float64)) >= 0)
+    assert corpus.item_text(1).startswith("Name the largest moon")
+    query = embedder.encode(["Which moon of Saturn is biggest?"])
+    _, neighbours = corpus.vectors.search(query, 1)
+    assert corpus.passage_item(int(neighbours[0][0])) == 1
+
+
+def test_adding_a_corpus_leaves_the_others_untouched(tiny_index, embedder):
+    quiz_dir = tiny_index / "corpora" / "quiz"
+    before = {p.name: p.stat().st_mtime_ns for p in quiz_dir.iterdir()}
+    checksum = read_manifest(tiny_index).corpora[0].checksum
+    add_corpora(tiny_index, [_quiz("trivia", ["Who painted the ceiling of the Sistine Chapel?"])],
+                embedder=embedder)
+    after = {p.name: p.stat().st_mtime_ns for p in quiz_dir.iterdir()}
+    manifest = read_manifest(tiny_index)
+    assert before == after
+    assert [c.name for c in manifest.corpora] == ["quiz", "trivia"]
+    assert manifest.corpora[0].checksum == checksum
+    with pytest.raises(ClearanceIndexError, match="already in"):
+        add_corpora(tiny_index, [_quiz("trivia", ["x y z w"])], embedder=embedder)
+
+
+def test_existing_index_is_not_overwritten_by_accident(tiny_index, embedder):
+    with pytest.raises(ClearanceIndexError, match="already holds an index"):
+        build_index(tiny_index, [_quiz("quiz", ["another item entirely"])], embedder=embedder)
+
+
+def test_scanner_refuses_an_index_built_with_another_model_or_settings(tiny_index):
+    path = tiny_index / "manifest.json"
+    original = json.loads(path.read_text())
+
+    data = json.loads(json.dumps(original))
+    data["settings"]["normalization"]["version"] = 999
+    path.write_text(json.dumps(data))
+    with pytest.raises(IndexMismatchError, match="normalization"):
+        Scanner.load(tiny_index, settings=ScanSettings(tiers=("verbatim",)))
+
+    data = json.loads(json.dumps(original))
+    data["model"]["fingerprint"] = "sha256:" + "0" * 64
+    path.write_text(json.dumps(data))
+    with pytest.raises(IndexMismatchError, match="model weights"):
+        Scanner.load(tiny_index)
+
+    path.write_text(json.dumps(original))
+    with pytest.raises(IndexMismatchError, match="model: index 'all-MiniLM-L6-v2'"):
+        Scanner.load(tiny_index, model="some-other-model")
+    with pytest.raises(IndexMismatchError, match="backend"):
+        Scanner.load(tiny_index, backend="torch-fp32")
+
+
+def test_missing_index_says_how_to_build_one(tmp_path):
+    with pytest.raises(IndexNotFoundError, match="clearance index build"):
+        read_manifest(tmp_path)
