@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 import subprocess
@@ -15,14 +16,12 @@ CACHE = Path(__file__).resolve().parent / ".cache"
 
 def machine() -> str:
     cpu = platform.machine()
-    try:
+    with contextlib.suppress(OSError, StopIteration):
         cpu = next(
             line.split(":", 1)[1].strip()
             for line in Path("/proc/cpuinfo").read_text().splitlines()
             if line.startswith("model name")
         )
-    except (OSError, StopIteration):
-        pass
     return f"{os.cpu_count()} cores ({cpu}), Python {platform.python_version()}, no GPU"
 
 
@@ -34,7 +33,7 @@ def git_revision() -> str:
 
 
 def cached_index(name: str, corpora: list[Corpus], embedder=None) -> Path:
-    """Build the index once under benchmarks/.cache; rebuild only when content or settings change."""
+    """Build the index once under benchmarks/.cache; rebuild when content or settings change."""
     from service.cli import _progress_factory
 
     return ensure_index(CACHE / name, corpora, embedder=embedder, progress=_progress_factory(True))

@@ -17,14 +17,15 @@ import time
 
 from benchmarks._common import cached_index, git_revision, machine
 from reference_corpora.suite import SuiteData, evaluate, format_scores, score, verbatim_suite
-from service.scanner import ScanSettings, Scanner
+from service.scanner import Scanner, ScanSettings
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--per-category", type=int, default=200)
-    parser.add_argument("--negatives", type=int, default=250,
-                        help="cases per hard-negative set (clean web gets 4x)")
+    parser.add_argument(
+        "--negatives", type=int, default=250, help="cases per hard-negative set (clean web gets 4x)"
+    )
     parser.add_argument("--tiers", default="verbatim,paraphrase")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--show-failures", type=int, default=5)
@@ -40,19 +41,24 @@ def main() -> None:
     outcomes = evaluate(scanner, cases)
     elapsed = time.perf_counter() - started
 
-    print(f"# quality (issue 2 categories), tiers={args.tiers}, "
-          f"seed={args.seed}, revision {git_revision()}")
+    print(
+        f"# quality (issue 2 categories), tiers={args.tiers}, "
+        f"seed={args.seed}, revision {git_revision()}"
+    )
     print(f"# machine: {machine()}")
     print(f"# index: {', '.join(f'{c.name} {c.record.items}' for c in scanner.index.corpora)}")
     print(format_scores(score(outcomes)))
-    print(f"# {len(cases)} documents scanned in {elapsed:.1f} s "
-          f"({len(cases) / elapsed:.1f} docs/s)")
+    print(
+        f"# {len(cases)} documents scanned in {elapsed:.1f} s ({len(cases) / elapsed:.1f} docs/s)"
+    )
     misses = [o for o in outcomes if o.case.positive and not o.found] + [
         o for o in outcomes if not o.case.positive and o.flagged
     ]
     for outcome in misses[: args.show_failures]:
-        print(f"#   {outcome.case.doc_id}: decision {outcome.decision}, top match {outcome.top or '-'}"
-              f", expected {outcome.case.expected or 'nothing'}")
+        print(
+            f"#   {outcome.case.doc_id}: decision {outcome.decision}, "
+            f"top match {outcome.top or '-'}, expected {outcome.case.expected or 'nothing'}"
+        )
 
 
 if __name__ == "__main__":

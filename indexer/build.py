@@ -69,8 +69,15 @@ class _PassageTable:
         self.term_owners: list[np.ndarray] = []
         self.term_stats: list[tuple[float, int]] = []
 
-    def add(self, item_no: int, text: str, passage: Passage, grams: np.ndarray, terms: TermBag,
-            prose_tokens: int) -> None:
+    def add(
+        self,
+        item_no: int,
+        text: str,
+        passage: Passage,
+        grams: np.ndarray,
+        terms: TermBag,
+        prose_tokens: int,
+    ) -> None:
         passage_id = len(self.rows)
         self.rows.append(
             (item_no, passage.token_start, passage.token_end, passage.char_start, passage.char_end)
@@ -85,7 +92,9 @@ class _PassageTable:
         self.term_stats.append((terms.mass, prose_tokens))
 
     @staticmethod
-    def postings(parts: list[np.ndarray], owners: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    def postings(
+        parts: list[np.ndarray], owners: list[np.ndarray]
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Concatenate and sort by hash (then passage), the layout ``searchsorted`` needs."""
         if not parts:
             return np.empty(0, dtype=np.uint64), np.empty(0, dtype=np.uint32)
@@ -94,7 +103,9 @@ class _PassageTable:
         return hashes[order], passages[order]
 
 
-def item_passages(item: ReferenceItem, tokens: TokenizedText, settings: IndexSettings) -> list[Passage]:
+def item_passages(
+    item: ReferenceItem, tokens: TokenizedText, settings: IndexSettings
+) -> list[Passage]:
     """Overlapping passages of an item, plus its prompt alone when the loader marked one.
 
     A reworded test item is usually the question without its solution; an embedding of the
@@ -111,22 +122,26 @@ def item_passages(item: ReferenceItem, tokens: TokenizedText, settings: IndexSet
     return passages
 
 
-def _item_stats(
-    item: ReferenceItem, tokens: TokenizedText, settings: IndexSettings
-) -> tuple[int, float, int, float]:
-    """Tokens and rare-term mass of the item and of its key (the prompt, if marked).
+def _tokens_before(item: ReferenceItem, tokens: TokenizedText, field: str, default: int) -> int:
+    end = item.meta.get(field) if item.meta else None
+    if not isinstance(end, int):
+        return default
+    return min(max(1, int(np.searchsorted(tokens.ends, end, side="right"))), len(tokens))
 
-    Scoring asks how much of the key a document holds: a test question copied without its
-    solution is contamination, a shared answer option of a long question is not.
+
+def _item_stats(item: ReferenceItem, tokens: TokenizedText, settings: IndexSettings) -> tuple:
+    """Tokens and rare-term mass of the item and of its key, and the length of its stem.
+
+    The key is the prompt (``prompt_end``: what the model is asked, without the answer), the
+    stem the question alone (``stem_end``; the key when not marked). Scoring asks how much of
+    the key a document holds, and that the stem is there: a test question copied without its
+    solution is contamination, a shared answer option or a stock stem is not.
     """
     mass = distinct_mass(tokens.tokens, settings.terms)
-    prompt_end = item.meta.get("prompt_end") if item.meta else None
-    key = len(tokens)
-    if isinstance(prompt_end, int):
-        key = max(1, int(np.searchsorted(tokens.ends, prompt_end, side="right")))
-        key = min(key, len(tokens))
+    key = _tokens_before(item, tokens, "prompt_end", len(tokens))
     key_mass = distinct_mass(tokens.tokens[:key], settings.terms) if key < len(tokens) else mass
-    return len(tokens), mass, key, key_mass
+    stem = min(_tokens_before(item, tokens, "stem_end", key), key)
+    return len(tokens), mass, key, key_mass, stem
 
 
 def build_corpus_arrays(
@@ -137,7 +152,7 @@ def build_corpus_arrays(
 ) -> tuple[CorpusArrays, CorpusRecord]:
     """Tokenize, chunk, fingerprint, weigh rare terms and embed one corpus."""
     table = _PassageTable()
-    item_stats: list[tuple[int, float, int, float]] = []
+    item_stats: list[tuple] = []
     gram_lengths: set[int] = set()
     without_ngrams = 0
     seed = settings.ngrams.seed
@@ -160,8 +175,14 @@ def build_corpus_arrays(
                 if corpus.mode is TextMode.PROSE
                 else tokenize(text, TextMode.PROSE, settings.normalization).tokens
             )
-            table.add(item_no, text, passage, grams[passage.token_start : last_gram],
-                      term_bag(prose, settings.terms, seed), len(prose))
+            table.add(
+                item_no,
+                text,
+                passage,
+                grams[passage.token_start : last_gram],
+                term_bag(prose, settings.terms, seed),
+                len(prose),
+            )
         advance(1)
 
     gram_hashes, gram_passages = table.postings(table.gram_parts, table.gram_owners)
@@ -173,7 +194,7 @@ def build_corpus_arrays(
         ids=[item.id for item in corpus.items],
         metas=[dict(item.meta) for item in corpus.items],
         texts=[item.text for item in corpus.items],
-        item_stats=np.asarray(item_stats, dtype=np.float32).reshape(-1, 4),
+        item_stats=np.asarray(item_stats, dtype=np.float32).reshape(-1, 5),
         passages=np.asarray(table.rows, dtype=np.int64).reshape(-1, 5),
         ngram_hashes=gram_hashes,
         ngram_passages=gram_passages,
@@ -190,7 +211,7 @@ def build_corpus_arrays(
         items=len(corpus.items),
         passages=len(table.rows),
         tokens=int(sum(s[0] for s in item_stats)),
-        ngrams=int(len(gram_hashes)),
+        ngrams=len(gram_hashes),
         checksum=corpus_checksum(corpus),
         vector_index=vector_index_kind(vector_index),
         built_at=utc_now(),
@@ -278,8 +299,14 @@ def ensure_index(
     """Build ``index_dir`` unless it already holds these corpora with these settings."""
     settings = settings or IndexSettings()
     if not index_holds(index_dir, corpora, settings):
-        build_index(index_dir, corpora, settings=settings, embedder=embedder,
-                    progress=progress, overwrite=True)
+        build_index(
+            index_dir,
+            corpora,
+            settings=settings,
+            embedder=embedder,
+            progress=progress,
+            overwrite=True,
+        )
     return Path(index_dir)
 
 
@@ -321,7 +348,7 @@ def _add_one(
     arrays, record = build_corpus_arrays(corpus, manifest.settings, embedder, progress)
     write_corpus_arrays(index_dir, corpus.name, arrays)
     others = tuple(c for c in manifest.corpora if c.name != corpus.name)
-    manifest = replace(manifest, corpora=others + (record,), updated_at=utc_now())
+    manifest = replace(manifest, corpora=(*others, record), updated_at=utc_now())
     write_manifest(index_dir, manifest)
     return manifest
 

@@ -98,7 +98,11 @@ def read_reference_jsonl(path: Path) -> list[Corpus]:
             corpus = corpora.get(name)
             if corpus is None:
                 corpus = corpora[name] = Corpus(
-                    name=name, kind=kind, mode=mode, items=[], source=str(path),
+                    name=name,
+                    kind=kind,
+                    mode=mode,
+                    items=[],
+                    source=str(path),
                     license=str(record.get("license", "")),
                 )
             elif (corpus.kind, corpus.mode) != (kind, mode):

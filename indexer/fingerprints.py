@@ -53,7 +53,9 @@ class NgramSettings:
 def token_hashes(tokens: list[str], seed: int = 0) -> np.ndarray:
     """One uint64 hash per token."""
     digest = xxhash.xxh3_64_intdigest
-    return np.fromiter((digest(t.encode("utf-8"), seed) for t in tokens), dtype=np.uint64, count=len(tokens))
+    return np.fromiter(
+        (digest(t.encode("utf-8"), seed) for t in tokens), dtype=np.uint64, count=len(tokens)
+    )
 
 
 def ngram_hashes(hashes: np.ndarray, n: int) -> np.ndarray:

@@ -5,7 +5,8 @@ Layout (``INDEX_DIR/corpora/<name>/``):
 - ``items.jsonl``: ``{"id", "meta"}`` per item, in item order;
 - ``texts.bin`` + ``text_offsets.npy``: the items' original texts (UTF-8) and byte offsets;
 - ``item_stats.npy``: per item, tokens and rare-term mass of the whole item and of its key
-  (the prompt, when the loader marked one): a match's strength is a share of these;
+  (the prompt, when the loader marked one), and its stem's length: a match's strength is a
+  share of these;
 - ``passages.npy``: ``(item, token_start, token_end, char_start, char_end)`` per passage;
 - ``ngram_hashes.npy`` / ``ngram_passages.npy``: postings sorted by hash, one row per distinct
   (gram, passage); ``passage_grams.npy``: distinct grams per passage;
@@ -117,6 +118,7 @@ class CorpusIndex:
         self.item_mass = stats[:, 1]
         self.key_tokens = stats[:, 2].astype(np.int64)
         self.key_mass = stats[:, 3]
+        self.stem_tokens = stats[:, 4].astype(np.int64)
         self.passages = np.load(folder / "passages.npy")
         self.ngram_hashes = np.load(folder / "ngram_hashes.npy", mmap_mode="r")
         self.ngram_passages = np.load(folder / "ngram_passages.npy", mmap_mode="r")

@@ -54,7 +54,9 @@ def term_weight(token: str, settings: TermSettings) -> float:
 
 
 def term_weights(tokens: list[str], settings: TermSettings) -> np.ndarray:
-    return np.fromiter((term_weight(t, settings) for t in tokens), dtype=np.float32, count=len(tokens))
+    return np.fromiter(
+        (term_weight(t, settings) for t in tokens), dtype=np.float32, count=len(tokens)
+    )
 
 
 def distinct_mass(tokens: list[str], settings: TermSettings) -> float:

@@ -53,8 +53,12 @@ class CorpusSpec:
             )
         items = LOADERS[self.loader](path)
         return Corpus(
-            name=self.name, kind=self.kind, mode=self.mode, items=items,
-            source=str(path), license=self.license,
+            name=self.name,
+            kind=self.kind,
+            mode=self.mode,
+            items=items,
+            source=str(path),
+            license=self.license,
         )
 
 
@@ -89,9 +93,7 @@ def load_corpora(names: list[str], data_root: Path | None = None) -> list[Corpus
     catalog = read_catalog()
     missing = [n for n in names if n not in catalog]
     if missing:
-        raise CorpusInputError(
-            f"unknown corpus {', '.join(missing)}; known: {', '.join(catalog)}"
-        )
+        raise CorpusInputError(f"unknown corpus {', '.join(missing)}; known: {', '.join(catalog)}")
     return [catalog[name].load(data_root) for name in names]
 
 

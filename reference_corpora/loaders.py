@@ -43,7 +43,9 @@ def multiple_choice(question: str, choices: list[str], answer: int | None) -> st
     return "\n".join(lines)
 
 
-def _prompted(item_id: str, prompt: str, rest: str, meta: dict, separator: str = "\n") -> ReferenceItem:
+def _prompted(
+    item_id: str, prompt: str, rest: str, meta: dict, separator: str = "\n"
+) -> ReferenceItem:
     """An item whose first ``prompt_end`` characters are what the model is asked.
 
     The indexer embeds that prompt on its own as well: reworded copies of a test item are
@@ -52,11 +54,19 @@ def _prompted(item_id: str, prompt: str, rest: str, meta: dict, separator: str =
     return ReferenceItem(item_id, f"{prompt}{separator}{rest}", {**meta, "prompt_end": len(prompt)})
 
 
-def _choice_item(item_id: str, question: str, choices: list[str], answer: int | None,
-                 meta: dict) -> ReferenceItem:
-    """The stem is the item's key: another question with the same options is another item."""
-    options = multiple_choice("", choices, answer).lstrip("\n")
-    return _prompted(item_id, question.strip(), options, meta)
+def _choice_item(
+    item_id: str, question: str, choices: list[str], answer: int | None, meta: dict
+) -> ReferenceItem:
+    """Stem and choices are the prompt; the stem is marked too (``stem_end``).
+
+    Scoring needs both: "Which of the following is true?" is only an item with its choices,
+    and the same four choices under another stem are another item.
+    """
+    meta = {**meta, "stem_end": len(question.strip())}
+    prompt = multiple_choice(question, choices, None)
+    if answer is None:
+        return ReferenceItem(item_id, prompt, meta)
+    return _prompted(item_id, prompt, f"Answer: {LETTERS[answer]}", meta)
 
 
 def load_gsm8k(path: Path) -> list[ReferenceItem]:
@@ -71,8 +81,13 @@ def load_gsm8k(path: Path) -> list[ReferenceItem]:
 
 def load_humaneval(path: Path) -> list[ReferenceItem]:
     return [
-        _prompted(row["task_id"], row["prompt"], row["canonical_solution"],
-                  {"entry_point": row["entry_point"]}, separator="")
+        _prompted(
+            row["task_id"],
+            row["prompt"],
+            row["canonical_solution"],
+            {"entry_point": row["entry_point"]},
+            separator="",
+        )
         for row in _read_jsonl(path)
     ]
 
@@ -97,8 +112,15 @@ def load_mmlu(path: Path) -> list[ReferenceItem]:
         with file.open(encoding="utf-8", newline="") as handle:
             for i, row in enumerate(csv.DictReader(handle)):
                 choices = [row[f"choice{k}"] for k in range(4)]
-                items.append(_choice_item(f"{subject}/{i}", row["question"], choices,
-                                          int(row["answer"]), {"subject": subject}))
+                items.append(
+                    _choice_item(
+                        f"{subject}/{i}",
+                        row["question"],
+                        choices,
+                        int(row["answer"]),
+                        {"subject": subject},
+                    )
+                )
     return items
 
 
@@ -106,8 +128,11 @@ def load_truthfulqa(path: Path) -> list[ReferenceItem]:
     """The question alone: it is what TruthfulQA's generation task shows a model."""
     with path.open(encoding="utf-8", newline="") as handle:
         return [
-            ReferenceItem(str(i), row["Question"].strip(),
-                          {"category": row["Category"], "best_answer": row["Best Answer"]})
+            ReferenceItem(
+                str(i),
+                row["Question"].strip(),
+                {"category": row["Category"], "best_answer": row["Best Answer"]},
+            )
             for i, row in enumerate(csv.DictReader(handle))
         ]
 
@@ -115,8 +140,13 @@ def load_truthfulqa(path: Path) -> list[ReferenceItem]:
 def load_hellaswag(path: Path) -> list[ReferenceItem]:
     """Context followed by the correct ending."""
     return [
-        _prompted(str(row["ind"]), row["ctx"].strip(), row["endings"][int(row["label"])].strip(),
-                  {"activity": row.get("activity_label", "")}, separator=" ")
+        _prompted(
+            str(row["ind"]),
+            row["ctx"].strip(),
+            row["endings"][int(row["label"])].strip(),
+            {"activity": row.get("activity_label", "")},
+            separator=" ",
+        )
         for row in _read_jsonl(path)
     ]
 
@@ -128,15 +158,25 @@ def load_bbh(path: Path) -> list[ReferenceItem]:
     for file in files:
         examples = json.loads(file.read_text(encoding="utf-8"))["examples"]
         for i, example in enumerate(examples):
-            items.append(_prompted(f"{file.stem}/{i}", example["input"].strip(),
-                                   f"A: {example['target'].strip()}", {"task": file.stem}))
+            items.append(
+                _prompted(
+                    f"{file.stem}/{i}",
+                    example["input"].strip(),
+                    f"A: {example['target'].strip()}",
+                    {"task": file.stem},
+                )
+            )
     return items
 
 
 def load_math500(path: Path) -> list[ReferenceItem]:
     return [
-        _prompted(row.get("unique_id", str(i)), row["problem"].strip(), row["solution"].strip(),
-                  {"answer": row.get("answer", ""), "subject": row.get("subject", "")})
+        _prompted(
+            row.get("unique_id", str(i)),
+            row["problem"].strip(),
+            row["solution"].strip(),
+            {"answer": row.get("answer", ""), "subject": row.get("subject", "")},
+        )
         for i, row in enumerate(_read_jsonl(path))
     ]
 

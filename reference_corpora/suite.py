@@ -24,13 +24,37 @@ from reference_corpora.catalog import data_dir, read_catalog
 Transform = Callable[[str, random.Random], str]
 
 # Books split into indexed works and same-era works that are not indexed.
-BOOKS_INDEXED = ("books_11-0.txt", "books_1952-0.txt", "books_120-0.txt", "books_2852-0.txt",
-                 "books_219-0.txt", "books_46-0.txt")
-BOOKS_OUTSIDE = ("books_35-0.txt", "books_41-0.txt", "books_43-0.txt", "books_244-0.txt",
-                 "books_308-0.txt", "books_36-0.txt")
-MMLU_SUBJECTS = ("high_school_biology", "high_school_us_history", "professional_law",
-                 "college_medicine", "high_school_macroeconomics", "philosophy",
-                 "computer_security", "nutrition", "astronomy", "world_religions")
+BOOKS_INDEXED = (
+    "books_11-0.txt",
+    "books_1952-0.txt",
+    "books_120-0.txt",
+    "books_2852-0.txt",
+    "books_219-0.txt",
+    "books_46-0.txt",
+)
+BOOKS_OUTSIDE = (
+    "books_35-0.txt",
+    "books_41-0.txt",
+    "books_43-0.txt",
+    "books_244-0.txt",
+    "books_308-0.txt",
+    "books_36-0.txt",
+)
+MMLU_SUBJECTS = (
+    "high_school_biology",
+    "high_school_us_history",
+    "professional_law",
+    "college_medicine",
+    "high_school_macroeconomics",
+    "philosophy",
+    "computer_security",
+    "nutrition",
+    "astronomy",
+    "world_religions",
+)
+
+
+MIN_ITEM_WORDS = 4  # the indexer fingerprints items of at least min_item_tokens (4) words
 
 
 @dataclass(frozen=True)
@@ -66,8 +90,8 @@ class SuiteData:
         catalog = read_catalog()
         data = cls(
             root=root,
-            haystack=_web(root / "web" / "llamafactory_c4_demo_300.jsonl"),
-            clean_web=_web(root / "web" / "c4_sample_1000.jsonl"),
+            haystack=read_web(root / "web" / "llamafactory_c4_demo_300.jsonl"),
+            clean_web=read_web(root / "web" / "c4_sample_1000.jsonl"),
         )
         for name in ("gsm8k-test", "humaneval", "truthfulqa"):
             data.corpora[name] = catalog[name].load(root)
@@ -75,8 +99,9 @@ class SuiteData:
         in_subjects = [it for it in mmlu.items if it.meta.get("subject") in MMLU_SUBJECTS]
         # Even rows of each subject are indexed; odd rows are same-subject hard negatives.
         indexed = [it for it in in_subjects if int(it.id.split("/")[1]) % 2 == 0]
-        data.corpora["mmlu-test"] = Corpus("mmlu-test", CorpusKind.BENCHMARK, indexed,
-                                           source=mmlu.source, license=mmlu.license)
+        data.corpora["mmlu-test"] = Corpus(
+            "mmlu-test", CorpusKind.BENCHMARK, indexed, source=mmlu.source, license=mmlu.license
+        )
         others = [it for it in in_subjects if int(it.id.split("/")[1]) % 2]
         near = near_duplicates(others, indexed)
         # Same-subject questions that are near-copies of an indexed one (MMLU repeats scenarios
@@ -100,8 +125,9 @@ def _key_grams(item: ReferenceItem, n: int = 5) -> set[tuple[str, ...]]:
     return {tuple(words[i : i + n]) for i in range(max(len(words) - n + 1, 0))}
 
 
-def near_duplicates(candidates: list[ReferenceItem], indexed: list[ReferenceItem],
-                    containment: float = 0.5) -> set[str]:
+def near_duplicates(
+    candidates: list[ReferenceItem], indexed: list[ReferenceItem], containment: float = 0.5
+) -> set[str]:
     """Ids of candidates whose key shares at least half its 5-grams with one indexed key."""
     owners: dict[tuple[str, ...], set[int]] = {}
     for number, item in enumerate(indexed):
@@ -119,7 +145,7 @@ def near_duplicates(candidates: list[ReferenceItem], indexed: list[ReferenceItem
     return found
 
 
-def _web(path: Path) -> list[str]:
+def read_web(path: Path) -> list[str]:
     with path.open(encoding="utf-8") as handle:
         return [json.loads(line)["text"] for line in handle]
 
@@ -170,17 +196,28 @@ class SuiteBuilder:
         self.rng = random.Random(seed)
         self.part = part
 
-    def _doc(self, category: str, number: int, text: str, expected: tuple[tuple[str, str], ...]) -> Case:
+    def _doc(
+        self, category: str, number: int, text: str, expected: tuple[tuple[str, str], ...]
+    ) -> Case:
         haystack = self.rng.choice(self.data.haystack)
         doc, span = hide(text, haystack, self.rng)
         return Case(category, f"{category}-{number}", doc, expected, span if expected else None)
 
     def _items(self, corpus: str, count: int) -> list[ReferenceItem]:
-        items = [it for it in self.data.corpora[corpus].items if in_part(it, self.part)]
+        # Items under four words ("Who are you?") are everyday phrases, not attributable copies.
+        items = [
+            it
+            for it in self.data.corpora[corpus].items
+            if in_part(it, self.part) and len(tokenize(it.text)) >= MIN_ITEM_WORDS
+        ]
         return self.rng.sample(items, min(count, len(items)))
 
     def hidden_items(
-        self, category: str, corpora: tuple[str, ...], count: int, transform: Transform | None = None,
+        self,
+        category: str,
+        corpora: tuple[str, ...],
+        count: int,
+        transform: Transform | None = None,
         prompt_only: bool = False,
     ) -> list[Case]:
         """Items of ``corpora`` (round robin), transformed, each hidden in a web page."""
@@ -196,8 +233,13 @@ class SuiteBuilder:
             cases.append(self._doc(category, number, text, ((corpus, item.id),)))
         return cases
 
-    def book_passages(self, category: str, count: int, transform: Transform | None = None,
-                      words: tuple[int, int] = (80, 250)) -> list[Case]:
+    def book_passages(
+        self,
+        category: str,
+        count: int,
+        transform: Transform | None = None,
+        words: tuple[int, int] = (80, 250),
+    ) -> list[Case]:
         cases = []
         # Works are few: their halves are halves of each work's text, not of the works.
         works = self.data.corpora["books"].items
@@ -209,7 +251,9 @@ class SuiteBuilder:
             cases.append(self._doc(category, number, text, (("books", work.id),)))
         return cases
 
-    def negatives(self, category: str, count: int, transform: Transform | None = None) -> list[Case]:
+    def negatives(
+        self, category: str, count: int, transform: Transform | None = None
+    ) -> list[Case]:
         """Hard negatives: items of the same style that are not in the index, hidden likewise."""
         if category == "clean-web":
             docs = self.rng.sample(self.data.clean_web, min(count, len(self.data.clean_web)))
@@ -219,7 +263,9 @@ class SuiteBuilder:
         for number in range(count):
             item = self.rng.choice(pool)
             text = (
-                book_passage(item, self.rng, (80, 250)) if category == "books-outside" else item.text
+                book_passage(item, self.rng, (80, 250))
+                if category == "books-outside"
+                else item.text
             )
             if transform is not None:
                 text = transform(text, self.rng)
@@ -278,13 +324,29 @@ def paraphrase_suite(
     ]
     return [
         *(case for group in cases for case in group),
-        *b.hidden_items("choices-shuffled", ("mmlu-test",), per_category,
-                        compose(T.shuffle_choices, T.swap_vocabulary)),
-        *b.hidden_items("code-renamed", ("humaneval",), per_category,
-                        compose(T.rename_identifiers, T.reword_docstring)),
-        *b.hidden_items("short-reworded", ("truthfulqa",), per_category,
-                        compose(T.retemplate_question, T.swap_vocabulary)),
-        *b.book_passages("book-edition", per_category, compose(T.archaic_spelling, T.ocr_noise, T.swap_vocabulary)),
+        *b.hidden_items(
+            "choices-shuffled",
+            ("mmlu-test",),
+            per_category,
+            compose(T.shuffle_choices, T.swap_vocabulary),
+        ),
+        *b.hidden_items(
+            "code-renamed",
+            ("humaneval",),
+            per_category,
+            compose(T.rename_identifiers, T.reword_docstring),
+        ),
+        *b.hidden_items(
+            "short-reworded",
+            ("truthfulqa",),
+            per_category,
+            compose(T.retemplate_question, T.swap_vocabulary),
+        ),
+        *b.book_passages(
+            "book-edition",
+            per_category,
+            compose(T.archaic_spelling, T.ocr_noise, T.swap_vocabulary),
+        ),
         *b.negatives("clean-web", negatives * 4),
         *b.negatives("gsm8k-train", negatives, REWORDINGS["vocabulary"]),
         *b.negatives("mbpp", negatives),
@@ -301,7 +363,7 @@ def training_suite(data: SuiteData, per_category: int, negatives: int, seed: int
     """
     cases = paraphrase_suite(data, per_category, negatives, seed=seed, part="train")
     b = SuiteBuilder(data, seed + 1, part="train")
-    for name, transform in REWORDINGS.items():
+    for transform in REWORDINGS.values():
         cases += b.negatives("gsm8k-train", negatives // 2, transform)
         cases += b.negatives("mmlu-other", negatives // 2, transform)
     cases += b.negatives("mbpp", negatives // 2, compose(T.rename_identifiers, T.reword_docstring))

@@ -78,38 +78,114 @@ def _typo(word: str, rng: random.Random) -> str:
 # --- rewording generators --------------------------------------------------------------------
 
 SYNONYMS = {
-    "buy": ["purchase", "get"], "buys": ["purchases", "gets"], "bought": ["purchased", "got"],
-    "sell": ["offer", "trade"], "sells": ["offers", "trades"], "sold": ["traded", "offered"],
-    "make": ["earn", "produce"], "makes": ["earns", "produces"], "each": ["every", "per"],
-    "total": ["overall", "combined"], "remainder": ["rest", "leftover"], "rest": ["remainder"], "friends": ["pals", "companions"],
-    "money": ["cash", "funds"], "price": ["cost"], "cost": ["price"], "costs": ["is priced at"],
-    "store": ["shop"], "shop": ["store"], "half": ["fifty percent"], "twice": ["two times"],
-    "begins": ["starts"], "starts": ["begins"], "wants": ["would like", "hopes"],
-    "needs": ["requires"], "uses": ["utilizes", "employs"], "gives": ["hands", "provides"],
-    "large": ["big"], "big": ["large"], "small": ["little"], "little": ["small"],
-    "quickly": ["fast", "rapidly"], "important": ["significant", "crucial"],
-    "show": ["demonstrate", "indicate"], "shows": ["demonstrates", "indicates"],
-    "find": ["determine", "work out"], "calculate": ["compute", "work out"],
+    "buy": ["purchase", "get"],
+    "buys": ["purchases", "gets"],
+    "bought": ["purchased", "got"],
+    "sell": ["offer", "trade"],
+    "sells": ["offers", "trades"],
+    "sold": ["traded", "offered"],
+    "make": ["earn", "produce"],
+    "makes": ["earns", "produces"],
+    "each": ["every", "per"],
+    "total": ["overall", "combined"],
+    "remainder": ["rest", "leftover"],
+    "rest": ["remainder"],
+    "friends": ["pals", "companions"],
+    "money": ["cash", "funds"],
+    "price": ["cost"],
+    "cost": ["price"],
+    "costs": ["is priced at"],
+    "store": ["shop"],
+    "shop": ["store"],
+    "half": ["fifty percent"],
+    "twice": ["two times"],
+    "begins": ["starts"],
+    "starts": ["begins"],
+    "wants": ["would like", "hopes"],
+    "needs": ["requires"],
+    "uses": ["utilizes", "employs"],
+    "gives": ["hands", "provides"],
+    "large": ["big"],
+    "big": ["large"],
+    "small": ["little"],
+    "little": ["small"],
+    "quickly": ["fast", "rapidly"],
+    "important": ["significant", "crucial"],
+    "show": ["demonstrate", "indicate"],
+    "shows": ["demonstrates", "indicates"],
+    "find": ["determine", "work out"],
+    "calculate": ["compute", "work out"],
     "following": ["subsequent", "listed"],
-    "best": ["most accurately"], "describes": ["characterizes"], "likely": ["probable"],
-    "increase": ["rise", "growth"], "decrease": ["drop", "decline"], "because": ["since", "as"],
-    "however": ["but", "yet"], "also": ["additionally"], "about": ["regarding", "around"],
-    "house": ["home"], "car": ["vehicle", "automobile"], "children": ["kids"], "kids": ["children"],
-    "people": ["persons", "individuals"], "returns": ["gives back", "outputs"],
-    "return": ["give back", "output"], "list": ["sequence", "array"], "given": ["provided"],
-    "number": ["value", "integer"], "numbers": ["values"], "string": ["text"],
-    "check": ["determine", "verify"], "whether": ["if"], "function": ["routine", "method"],
-    "write": ["implement", "create"], "element": ["item"], "elements": ["items"],
-    "happens": ["occurs"], "eat": ["consume", "swallow"], "old": ["aged"],
-    "said": ["stated", "remarked"], "went": ["headed", "traveled"], "looked": ["glanced", "gazed"],
-    "began": ["started"], "came": ["arrived"], "saw": ["noticed", "spotted"],
+    "best": ["most accurately"],
+    "describes": ["characterizes"],
+    "likely": ["probable"],
+    "increase": ["rise", "growth"],
+    "decrease": ["drop", "decline"],
+    "because": ["since", "as"],
+    "however": ["but", "yet"],
+    "also": ["additionally"],
+    "about": ["regarding", "around"],
+    "house": ["home"],
+    "car": ["vehicle", "automobile"],
+    "children": ["kids"],
+    "kids": ["children"],
+    "people": ["persons", "individuals"],
+    "returns": ["gives back", "outputs"],
+    "return": ["give back", "output"],
+    "list": ["sequence", "array"],
+    "given": ["provided"],
+    "number": ["value", "integer"],
+    "numbers": ["values"],
+    "string": ["text"],
+    "check": ["determine", "verify"],
+    "whether": ["if"],
+    "function": ["routine", "method"],
+    "write": ["implement", "create"],
+    "element": ["item"],
+    "elements": ["items"],
+    "happens": ["occurs"],
+    "eat": ["consume", "swallow"],
+    "old": ["aged"],
+    "said": ["stated", "remarked"],
+    "went": ["headed", "traveled"],
+    "looked": ["glanced", "gazed"],
+    "began": ["started"],
+    "came": ["arrived"],
+    "saw": ["noticed", "spotted"],
 }
 
-FIRST_NAMES = ["Amara", "Bastian", "Chloe", "Dmitri", "Esther", "Farid", "Greta", "Hiro",
-               "Ingrid", "Jonas", "Keiko", "Luca", "Marisol", "Nadia", "Oskar", "Priyanka"]
+FIRST_NAMES = [
+    "Amara",
+    "Bastian",
+    "Chloe",
+    "Dmitri",
+    "Esther",
+    "Farid",
+    "Greta",
+    "Hiro",
+    "Ingrid",
+    "Jonas",
+    "Keiko",
+    "Luca",
+    "Marisol",
+    "Nadia",
+    "Oskar",
+    "Priyanka",
+]
 
-_NUMBER_NAMES = {"2": "two", "3": "three", "4": "four", "5": "five", "6": "six", "7": "seven",
-                 "8": "eight", "9": "nine", "10": "ten", "12": "twelve", "20": "twenty"}
+_NUMBER_NAMES = {
+    "2": "two",
+    "3": "three",
+    "4": "four",
+    "5": "five",
+    "6": "six",
+    "7": "seven",
+    "8": "eight",
+    "9": "nine",
+    "10": "ten",
+    "12": "twelve",
+    "20": "twenty",
+}
 _NUMBER_DIGITS = {v: k for k, v in _NUMBER_NAMES.items()}
 
 
@@ -141,13 +217,17 @@ def rename_people(text: str, rng: random.Random) -> str:
     from wordfreq import zipf_frequency
 
     words = set(re.findall(r"\b[A-Z][a-z]{2,}\b", text))
-    names = sorted(w for w in words if zipf_frequency(w.lower(), "en") < 4.6 and w.lower() not in text)
+    names = sorted(
+        w for w in words if zipf_frequency(w.lower(), "en") < 4.6 and w.lower() not in text
+    )
     pool = [n for n in FIRST_NAMES if n not in names]
     rng.shuffle(pool)
     mapping = dict(zip(names, pool, strict=False))
     if not mapping:
         return text
-    return re.sub(r"\b(" + "|".join(map(re.escape, mapping)) + r")\b", lambda m: mapping[m.group()], text)
+    return re.sub(
+        r"\b(" + "|".join(map(re.escape, mapping)) + r")\b", lambda m: mapping[m.group()], text
+    )
 
 
 def reorder_sentences(text: str, rng: random.Random) -> str:
@@ -178,12 +258,16 @@ def add_distractor(text: str, rng: random.Random) -> str:
 
 
 _QUESTION_TEMPLATES = (
-    (r"^How many (.+)\?$", ["What is the number of {0}?", "Can you work out how many {0}?",
-                            "Determine how many {0}."]),
+    (
+        r"^How many (.+)\?$",
+        ["What is the number of {0}?", "Can you work out how many {0}?", "Determine how many {0}."],
+    ),
     (r"^How much (.+)\?$", ["What amount {0}?", "Figure out how much {0}."]),
     (r"^What is (.+)\?$", ["Can you tell me what {0} is?", "Identify {0}."]),
-    (r"^Which of the following (.+)\?$", ["Among the options below, which {0}?",
-                                          "Which option {0}?"]),
+    (
+        r"^Which of the following (.+)\?$",
+        ["Among the options below, which {0}?", "Which option {0}?"],
+    ),
     (r"^Why (.+)\?$", ["For what reason {0}?", "What explains why {0}?"]),
 )
 
@@ -215,7 +299,11 @@ def shuffle_choices(text: str, rng: random.Random) -> str:
     return "\n".join(line for line in lines if not line.startswith("Answer:"))
 
 
-_KEEP = set(keyword.kwlist) | set(dir(builtins)) | {"self", "cls", "List", "Tuple", "Dict", "Optional", "typing"}
+_KEEP = (
+    set(keyword.kwlist)
+    | set(dir(builtins))
+    | {"self", "cls", "List", "Tuple", "Dict", "Optional", "typing"}
+)
 
 
 def _defined_names(code: str) -> set[str]:
@@ -238,7 +326,9 @@ def _defined_names(code: str) -> set[str]:
 def rename_identifiers(code: str, rng: random.Random) -> str:
     """Rename the function, its parameters and locals consistently (not keywords/builtins)."""
     stems = ["val", "item", "acc", "res", "tmp", "data", "cur", "idx", "seq", "elem", "out", "buf"]
-    mapping = {name: f"{rng.choice(stems)}_{rng.randint(1, 99)}" for name in sorted(_defined_names(code))}
+    mapping = {
+        name: f"{rng.choice(stems)}_{rng.randint(1, 99)}" for name in sorted(_defined_names(code))
+    }
     if not mapping:
         return code
     pattern = re.compile(r"\b(" + "|".join(map(re.escape, mapping)) + r")\b")
@@ -254,9 +344,20 @@ def reword_docstring(code: str, rng: random.Random) -> str:
     return re.sub(r'"""[\s\S]*?"""|\'\'\'[\s\S]*?\'\'\'|#[^\n]*', reword, code)
 
 
-_ARCHAIC = {"today": "to-day", "tomorrow": "to-morrow", "connection": "connexion", "show": "shew",
-            "showed": "shewed", "public": "publick", "music": "musick", "color": "colour",
-            "honor": "honour", "though": "tho'", "ever": "e'er", "over": "o'er"}
+_ARCHAIC = {
+    "today": "to-day",
+    "tomorrow": "to-morrow",
+    "connection": "connexion",
+    "show": "shew",
+    "showed": "shewed",
+    "public": "publick",
+    "music": "musick",
+    "color": "colour",
+    "honor": "honour",
+    "though": "tho'",
+    "ever": "e'er",
+    "over": "o'er",
+}
 _OCR = (("m", "rn"), ("l", "1"), ("e", "c"), ("h", "li"), ("o", "0"), ("i", "l"), ("d", "cl"))
 
 
@@ -270,7 +371,11 @@ def ocr_noise(text: str, rng: random.Random, rate: float = 0.03) -> str:
         else:
             out.append(ch)
     noisy = "".join(out)
-    return re.sub(r"(\w{4,})(\w{3,})", lambda m: m.group(1) + "-\n" + m.group(2) if rng.random() < 0.02 else m.group(), noisy)
+    return re.sub(
+        r"(\w{4,})(\w{3,})",
+        lambda m: m.group(1) + "-\n" + m.group(2) if rng.random() < 0.02 else m.group(),
+        noisy,
+    )
 
 
 def archaic_spelling(text: str, rng: random.Random) -> str:

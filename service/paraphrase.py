@@ -34,7 +34,7 @@ class ParaphraseSettings:
     # Terms in more passages than this are too common in the references to select windows.
     max_term_postings: int = 5000
     # Window sizes in prose tokens; a passage is looked for in the smallest size >= 1.25x it.
-    window_sizes: tuple[int, ...] = (16, 32, 64, 128)
+    window_sizes: tuple[int, ...] = (16, 24, 32, 48, 64, 96, 128)
     max_windows_per_doc: int = 48
     max_candidates_per_corpus: int = 400
     top_k: int = 5
@@ -76,7 +76,13 @@ class ParaphraseMatcher:
     ) -> list[list[ItemEvidence]]:
         windows: list[_Window] = []
         for doc_no, (doc, found) in enumerate(zip(docs, verbatim, strict=True)):
-            covered = [(e.evidence.doc_start, e.evidence.doc_end) for e in found]
+            # Windows a long, near-exact verbatim copy already explains need no embedding; a
+            # weak or partial verbatim region may be the visible part of a paraphrase.
+            covered = [
+                (e.evidence.doc_start, e.evidence.doc_end)
+                for e in found
+                if e.evidence.confidence >= 0.95 and e.evidence.ref_tokens >= 16
+            ]
             windows.extend(self._windows(doc_no, doc, covered))
         results: list[list[ItemEvidence]] = [[] for _ in docs]
         if not windows:
@@ -93,7 +99,9 @@ class ParaphraseMatcher:
                 for score, passage in zip(scores[row], neighbours[row], strict=True):
                     if passage < 0 or score < self.settings.min_cosine:
                         continue
-                    evidence = self._verify(docs[window.doc], window, corpus, int(passage), float(score))
+                    evidence = self._verify(
+                        docs[window.doc], window, corpus, int(passage), float(score)
+                    )
                     if evidence is not None:
                         results[window.doc].append(
                             ItemEvidence(corpus, corpus.passage_item(int(passage)), evidence)
@@ -109,7 +117,7 @@ class ParaphraseMatcher:
         if self.settings.exhaustive:
             spans = self._all_windows(len(tokens))
         else:
-            spans = self._rare_term_windows(doc)
+            spans = self._rare_term_windows(doc, _covered_tokens(tokens, covered))
         chosen = []
         for start, end in spans:
             char_start, char_end = tokens.char_span(start, end)
@@ -129,16 +137,24 @@ class ParaphraseMatcher:
                 break
         return sorted(spans)
 
-    def _rare_term_windows(self, doc: Document) -> list[tuple[int, int]]:
+    def _rare_term_windows(self, doc: Document, covered: np.ndarray) -> list[tuple[int, int]]:
+        """Windows rich in some passage's rare terms; text a verbatim copy explains is ignored."""
         tokens = doc.tokens(TextMode.PROSE)
         hashes = doc.token_hashes(TextMode.PROSE)
         weights = term_weights(tokens.tokens, self.index.manifest.settings.terms)
+        weights[covered] = 0.0
         scored: dict[tuple[int, int], float] = {}
         for corpus in self.index.corpora:
-            for passage, mass in self._term_candidates(corpus, hashes, weights):
+            for passage in self._term_candidates(corpus, hashes, weights):
                 reference = self._reference(corpus, passage)
-                span = _best_window(hashes, weights, reference.terms, reference.prose_tokens,
-                                    self.settings.window_sizes, len(tokens))
+                span = _best_window(
+                    hashes,
+                    weights,
+                    reference.terms,
+                    reference.prose_tokens,
+                    self.settings.window_sizes,
+                    len(tokens),
+                )
                 if span is None:
                     continue
                 (start, end), window_mass = span
@@ -152,7 +168,7 @@ class ParaphraseMatcher:
 
     def _term_candidates(
         self, corpus: CorpusIndex, hashes: np.ndarray, weights: np.ndarray
-    ) -> list[tuple[int, float]]:
+    ) -> list[int]:
         """Passages whose rare terms the whole document covers enough of to look closer."""
         table = corpus.term_hashes
         if len(table) == 0:
@@ -169,8 +185,9 @@ class ParaphraseMatcher:
         firsts = np.cumsum(counts) - counts
         rows = np.repeat(low - firsts, counts) + np.arange(int(counts.sum()))
         owners = np.asarray(corpus.term_passages[rows])
-        mass = np.bincount(owners, weights=np.repeat(term_weight, counts),
-                           minlength=len(corpus.passages))
+        mass = np.bincount(
+            owners, weights=np.repeat(term_weight, counts), minlength=len(corpus.passages)
+        )
         total = corpus.passage_term_mass
         fraction = mass / np.maximum(total, 1e-6)
         chosen = np.nonzero(
@@ -179,7 +196,7 @@ class ParaphraseMatcher:
             & (total > 0)
         )[0]
         order = np.argsort(-mass[chosen], kind="stable")[: self.settings.max_candidates_per_corpus]
-        return [(int(p), float(mass[p])) for p in chosen[order]]
+        return [int(p) for p in chosen[order]]
 
     # -- verification -------------------------------------------------------------------------
 
@@ -222,7 +239,9 @@ class ParaphraseMatcher:
         if view is None:
             item, _, _, char_start, char_end = (int(v) for v in corpus.passages[passage])
             text = corpus.item_text(item)[char_start:char_end]
-            view = ReferenceView.of(text, corpus.record.mode, self.index.manifest.settings, char_start)
+            view = ReferenceView.of(
+                text, corpus.record.mode, self.index.manifest.settings, char_start
+            )
             self._references[key] = view
             if len(self._references) > 8192:
                 self._references.popitem(last=False)
@@ -238,10 +257,18 @@ class ParaphraseMatcher:
 
 
 def _mostly_covered(start: int, end: int, covered: list[tuple[int, int]]) -> bool:
-    """True when verbatim evidence already explains most of this window."""
+    """True when verbatim evidence already explains nearly all of this window."""
     length = max(end - start, 1)
     overlap = sum(max(0, min(end, b) - max(start, a)) for a, b in covered)
-    return overlap / length >= 0.5
+    return overlap / length >= 0.8
+
+
+def _covered_tokens(tokens, covered: list[tuple[int, int]]) -> np.ndarray:
+    """Mask of the document tokens inside any of the ``covered`` character spans."""
+    mask = np.zeros(len(tokens), dtype=bool)
+    for start, end in covered:
+        mask |= (tokens.starts >= start) & (tokens.ends <= end)
+    return mask
 
 
 def _best_window(
@@ -252,19 +279,28 @@ def _best_window(
     sizes: tuple[int, ...],
     n_tokens: int,
 ) -> tuple[tuple[int, int], float] | None:
-    """The window (snapped to a grid, so nearby candidates share it) richest in these terms."""
-    size = next((s for s in sizes if s >= 1.25 * passage_tokens), sizes[-1])
-    size = min(size, n_tokens)
+    """The tightest window (snapped to a grid, so nearby candidates share it) holding most of
+    the passage's rare terms that the document has.
+
+    The largest size considered is about 1.25x the passage; a smaller one wins when it holds
+    at least 80% of what that largest window holds, because a reworded question is often
+    shorter than its passage (which may include a solution) and a wide window dilutes the
+    embedding with unrelated text.
+    """
     hit = np.isin(hashes, terms.hashes) & (weights > 0)
     if not hit.any():
         return None
-    gained = np.where(hit, weights, 0.0)
-    sums = np.concatenate([[0.0], np.cumsum(gained)])
-    window_mass = sums[size:] - sums[:-size] if n_tokens > size else sums[-1:]
-    grid = max(1, size // 4)
-    starts = np.arange(0, len(window_mass), grid)
-    if starts[-1] != len(window_mass) - 1:
-        starts = np.append(starts, len(window_mass) - 1)
-    best = int(starts[np.argmax(window_mass[starts])])
-    return (best, best + size), float(min(window_mass[best], terms.mass))
-
+    sums = np.concatenate([[0.0], np.cumsum(np.where(hit, weights, 0.0))])
+    largest = next((s for s in sizes if s >= 1.25 * passage_tokens), sizes[-1])
+    candidates = []
+    for size in sorted({min(s, n_tokens) for s in sizes if s <= largest}):
+        mass = sums[size:] - sums[:-size] if n_tokens > size else sums[-1:]
+        grid = max(1, size // 4)
+        starts = np.arange(0, len(mass), grid)
+        if starts[-1] != len(mass) - 1:
+            starts = np.append(starts, len(mass) - 1)
+        best = int(starts[np.argmax(mass[starts])])
+        candidates.append((size, best, float(min(mass[best], terms.mass))))
+    top = max(mass for _, _, mass in candidates)
+    size, start, mass = next(c for c in candidates if c[2] >= 0.8 * top)
+    return (start, start + size), mass

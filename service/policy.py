@@ -61,7 +61,10 @@ class Policy:
     # About a paragraph: quotations of a sentence or two stay below review.
     copyright: KindPolicy = field(
         default_factory=lambda: KindPolicy(
-            review_at=0.5, remove_at=0.8, saturation_tokens=64, saturation_mass=20.0,
+            review_at=0.5,
+            remove_at=0.8,
+            saturation_tokens=64,
+            saturation_mass=20.0,
             candidate_min_hits=4,
         )
     )
@@ -74,7 +77,7 @@ class Policy:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Policy:
-        """Override the defaults with a partial mapping such as ``{"benchmark": {"review_at": 0.4}}``."""
+        """Override defaults with a partial mapping: ``{"benchmark": {"review_at": 0.4}}``."""
         policy = cls()
         for kind, overrides in data.items():
             if kind not in {f.name for f in fields(cls)}:

@@ -16,6 +16,7 @@ from indexer.manifest import IndexSettings, check_compatible
 from indexer.normalize import NormalizationSettings
 from indexer.store import ReferenceIndex
 from service.document import Document
+from service.paraphrase import ParaphraseMatcher, ParaphraseSettings
 from service.policy import Policy
 from service.results import ScanResult
 from service.scoring import ItemEvidence, score_document
@@ -34,6 +35,7 @@ class ScanSettings:
     # Matches weaker than this are left out of results: a shared stock phrase is not news.
     min_report_risk: float = 0.2
     verbatim: VerbatimSettings = field(default_factory=VerbatimSettings)
+    paraphrase: ParaphraseSettings = field(default_factory=ParaphraseSettings)
     # Torch threads for the embedding model; None lets torch use every core.
     threads: int | None = None
 
@@ -70,9 +72,12 @@ class Scanner:
         )
         self.paraphrase = None
         if "paraphrase" in self.settings.tiers:
-            embedder = embedder or Embedder(index.manifest.settings.embedding, self.settings.threads)
-            from service.paraphrase import ParaphraseMatcher
-            self.paraphrase = ParaphraseMatcher(index, self.policy, embedder)
+            embedder = embedder or Embedder(
+                index.manifest.settings.embedding, self.settings.threads
+            )
+            self.paraphrase = ParaphraseMatcher(
+                index, self.policy, embedder, self.settings.paraphrase
+            )
 
     @classmethod
     def load(

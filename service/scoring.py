@@ -1,9 +1,10 @@
 """Turning verified evidence into matches, a risk and a decision.
 
 A match's risk is how much of the reference the document holds times how sure the evidence is.
-"How much" is the smaller of two shares, each saturating at a policy setting: of the item's
-tokens, and of its rare-term mass (so a shared stock phrase counts for nothing however long). Evidence from overlapping passages of one
-item is merged first, so a long copied excerpt counts once, not once per passage.
+"How much" is measured on the item's key (``key_strength``): a share of its tokens and of its
+rare-term mass, so a shared stock phrase counts for nothing however long. Evidence from
+overlapping passages of one item is merged first, so a long copied excerpt counts once, not
+once per passage.
 """
 
 from __future__ import annotations
@@ -12,9 +13,9 @@ from collections import defaultdict
 from dataclasses import dataclass, replace
 
 from indexer.store import CorpusIndex
+from indexer.terms import TermSettings, distinct_mass
 from service.document import Document
 from service.policy import KindPolicy, Policy
-from indexer.terms import TermSettings, distinct_mass
 from service.results import Decision, Evidence, Match, Method, ScanResult
 
 
@@ -105,18 +106,28 @@ def number_agreement(pieces: list[Evidence]) -> float:
 
 
 def key_strength(
-    corpus: CorpusIndex, item: int, pieces: list[Evidence], kind_policy: KindPolicy,
+    corpus: CorpusIndex,
+    item: int,
+    pieces: list[Evidence],
+    kind_policy: KindPolicy,
     terms: TermSettings,
 ) -> float:
     """How much of the item's key (its question or prompt; a work's whole text) is matched.
 
-    The smaller of the token share and the rare-term-mass share, each counting in full at
-    ``required_share`` of the key or the policy's saturation, whichever is less.
+    The smallest of the token share, the rare-term-mass share and, for multiple-choice items,
+    the stem's token share; each counts in full at ``required_share`` of its part or at the
+    policy's saturation, whichever is less.
     """
     key_tokens, key_mass = float(corpus.key_tokens[item]), float(corpus.key_mass[item])
     share = kind_policy.required_share
+    saturation = kind_policy.saturation_tokens
     matched = _covered_tokens(pieces, limit=int(key_tokens))
-    strength = min(1.0, matched / max(1.0, min(share * key_tokens, kind_policy.saturation_tokens)))
+    strength = min(1.0, matched / max(1.0, min(share * key_tokens, saturation)))
+    stem_tokens = int(corpus.stem_tokens[item])
+    if stem_tokens < key_tokens:
+        # A multiple-choice stem must itself be there: same options, other question = other item.
+        stem_matched = _covered_tokens(pieces, limit=stem_tokens)
+        strength = min(strength, stem_matched / max(1.0, min(share * stem_tokens, saturation)))
     if key_mass > 0:
         matched_mass = distinct_mass(list(frozenset().union(*(e.key_terms for e in pieces))), terms)
         strength = min(strength, matched_mass / min(share * key_mass, kind_policy.saturation_mass))
@@ -177,7 +188,11 @@ def score_document(
     for entries in grouped.values():
         first = entries[0]
         match = build_match(
-            doc, first.corpus, first.item, [e.evidence for e in entries], policy,
+            doc,
+            first.corpus,
+            first.item,
+            [e.evidence for e in entries],
+            policy,
             doc.settings.terms,
         )
         if match.risk >= min_report_risk:

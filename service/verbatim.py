@@ -96,9 +96,7 @@ class VerbatimMatcher:
                     found.append(ItemEvidence(corpus, corpus.passage_item(passage), evidence))
         return found
 
-    def _candidates(
-        self, doc: Document, corpus: CorpusIndex, kind_policy: KindPolicy
-    ) -> list[int]:
+    def _candidates(self, doc: Document, corpus: CorpusIndex, kind_policy: KindPolicy) -> list[int]:
         table = corpus.ngram_hashes
         if len(table) == 0:
             return []
@@ -153,7 +151,10 @@ class VerbatimMatcher:
 
     @staticmethod
     def _evidence(
-        doc: TokenizedText, ref: _PassageText, aligned: _Aligned, item_token_start: int,
+        doc: TokenizedText,
+        ref: _PassageText,
+        aligned: _Aligned,
+        item_token_start: int,
         key_tokens: int,
     ) -> Evidence:
         doc_words = doc.tokens[aligned.doc_first : aligned.doc_end]
@@ -204,7 +205,11 @@ class VerbatimMatcher:
         doc_end, ref_end = region.doc_last + length, region.ref_last + length
         # Grow exact matches at both ends: the last edit before an item's edge leaves up to
         # n - 1 identical tokens that no gram covers.
-        while doc_first > 0 and ref_first > 0 and doc.tokens[doc_first - 1] == ref.tokens.tokens[ref_first - 1]:
+        while (
+            doc_first > 0
+            and ref_first > 0
+            and doc.tokens[doc_first - 1] == ref.tokens.tokens[ref_first - 1]
+        ):
             doc_first, ref_first = doc_first - 1, ref_first - 1
         while (
             doc_end < len(doc)
@@ -226,7 +231,10 @@ class VerbatimMatcher:
             )
             if wider >= kind_policy.min_similarity:
                 doc_first, ref_first, doc_end, ref_end = (
-                    doc_first - head, ref_first - head, doc_end + tail, ref_end + tail
+                    doc_first - head,
+                    ref_first - head,
+                    doc_end + tail,
+                    ref_end + tail,
                 )
                 similarity = wider
         needed = min(self.settings.min_region_tokens, len(ref.tokens))

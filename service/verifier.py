@@ -32,12 +32,24 @@ MODEL_RESOURCE = "paraphrase_verifier.json"
 _NUMBER_WORDS = {
     w: str(i)
     for i, w in enumerate(
-        "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
-        "fifteen sixteen seventeen eighteen nineteen twenty".split()
+        ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen", "twenty"]
     )
-} | {"thirty": "30", "forty": "40", "fifty": "50", "sixty": "60", "seventy": "70",
-     "eighty": "80", "ninety": "90", "hundred": "100", "thousand": "1000", "half": "2",
-     "twice": "2", "double": "2", "triple": "3", "dozen": "12"}
+} | {
+    "thirty": "30",
+    "forty": "40",
+    "fifty": "50",
+    "sixty": "60",
+    "seventy": "70",
+    "eighty": "80",
+    "ninety": "90",
+    "hundred": "100",
+    "thousand": "1000",
+    "half": "2",
+    "twice": "2",
+    "double": "2",
+    "triple": "3",
+    "dozen": "12",
+}
 _CODE_KEEP = set(keyword.kwlist) | set(dir(builtins)) | {"self", "cls"}
 _IDENTIFIER = re.compile(r"[A-Za-z_]\w*")
 _CAPITALIZED = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][a-z]{2,}\b", re.M)
@@ -70,10 +82,18 @@ class ReferenceView:
     mode: TextMode
 
     @classmethod
-    def of(cls, text: str, mode: TextMode, settings: IndexSettings, char_start: int = 0) -> ReferenceView:
+    def of(
+        cls, text: str, mode: TextMode, settings: IndexSettings, char_start: int = 0
+    ) -> ReferenceView:
         prose = tokenize(text, TextMode.PROSE, settings.normalization)
-        return cls(text, prose, term_bag(prose.tokens, settings.terms, settings.ngrams.seed),
-                   char_start, char_start + len(text), TextMode(mode))
+        return cls(
+            text,
+            prose,
+            term_bag(prose.tokens, settings.terms, settings.ngrams.seed),
+            char_start,
+            char_start + len(text),
+            TextMode(mode),
+        )
 
     @property
     def prose_tokens(self) -> int:
@@ -106,9 +126,7 @@ def _entities(text: str) -> set[str]:
 def _code_shape(text: str) -> str:
     """Code tokens with every user identifier replaced: renaming variables does not change it."""
     tokens = tokenize(text, TextMode.CODE).tokens
-    return " ".join(
-        "ID" if _IDENTIFIER.fullmatch(t) and t not in _CODE_KEEP else t for t in tokens
-    )
+    return " ".join("ID" if _IDENTIFIER.fullmatch(t) and t not in _CODE_KEEP else t for t in tokens)
 
 
 def _token_index(offsets: np.ndarray, char: int) -> int:
@@ -145,22 +163,34 @@ def pair_features(
 
     ref_numbers = _numbers(ref.prose.tokens)
     doc_numbers = _numbers(aligned_tokens)
-    number_recall = len(ref_numbers & _numbers(window_tokens)) / len(ref_numbers) if ref_numbers else 1.0
+    number_recall = (
+        len(ref_numbers & _numbers(window_tokens)) / len(ref_numbers) if ref_numbers else 1.0
+    )
     number_extra = len(doc_numbers - ref_numbers) / max(len(doc_numbers), 1) if doc_numbers else 0.0
 
     ref_entities = _entities(ref.text)
     window_words = set(window_tokens)
     entity_recall = (
-        sum(1 for e in ref_entities if e in window_words) / len(ref_entities) if ref_entities else 1.0
+        sum(1 for e in ref_entities if e in window_words) / len(ref_entities)
+        if ref_entities
+        else 1.0
     )
 
     is_code = ref.mode is TextMode.CODE
     if is_code:
-        doc_chars = doc_text[int(doc.starts[span[0]]) : int(doc.ends[span[1] - 1])] if aligned_tokens else ""
-        code_structure = float(Indel.normalized_similarity(_code_shape(ref.text), _code_shape(doc_chars)))
+        doc_chars = (
+            doc_text[int(doc.starts[span[0]]) : int(doc.ends[span[1] - 1])]
+            if aligned_tokens
+            else ""
+        )
+        code_structure = float(
+            Indel.normalized_similarity(_code_shape(ref.text), _code_shape(doc_chars))
+        )
     else:
         code_structure = 0.0
-    length_ratio = min(len(aligned_tokens), len(ref.prose)) / max(len(aligned_tokens), len(ref.prose), 1)
+    length_ratio = min(len(aligned_tokens), len(ref.prose)) / max(
+        len(aligned_tokens), len(ref.prose), 1
+    )
     features = {
         "cosine": cosine,
         "term_recall": term_recall,
@@ -184,7 +214,12 @@ class Verifier(Protocol):
     accept_at: float
 
     def verify(
-        self, doc: TokenizedText, doc_text: str, start: int, end: int, ref: ReferenceView,
+        self,
+        doc: TokenizedText,
+        doc_text: str,
+        start: int,
+        end: int,
+        ref: ReferenceView,
         cosine: float,
     ) -> Verdict: ...
 
@@ -225,7 +260,9 @@ class PairVerifier:
 
     def probability(self, features: dict[str, float]) -> float:
         z = self.intercept
-        for name, weight, mean, scale in zip(FEATURES, self.coefficients, self.mean, self.scale, strict=True):
+        for name, weight, mean, scale in zip(
+            FEATURES, self.coefficients, self.mean, self.scale, strict=True
+        ):
             z += weight * (features[name] - mean) / scale
         return 1.0 / (1.0 + math.exp(-z))
 

@@ -22,7 +22,7 @@ import csv
 import json
 import random
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 
@@ -76,7 +76,9 @@ def collect_scan_pairs(scanner, cases: list[Case]) -> list[Example]:
     return examples
 
 
-def _is_hidden_item(scanner, case: Case, ref: ReferenceView, doc_text: str, start: int, end: int) -> bool:
+def _is_hidden_item(
+    scanner, case: Case, ref: ReferenceView, doc_text: str, start: int, end: int
+) -> bool:
     if not case.positive or case.span is None:
         return False
     settings = scanner.index.manifest.settings
@@ -97,7 +99,9 @@ def sentence_pairs(embedder, settings, root: Path, limit: int, seed: int) -> lis
     rng = random.Random(seed)
     rows: list[tuple[str, str, int, str]] = []
     with (root / "pairs" / "paws_wiki_dev.tsv").open(encoding="utf-8") as handle:
-        paws = [r for r in csv.reader(handle, delimiter="\t", quoting=csv.QUOTE_NONE) if len(r) == 4]
+        paws = [
+            r for r in csv.reader(handle, delimiter="\t", quoting=csv.QUOTE_NONE) if len(r) == 4
+        ]
     for _, first, second, label in rng.sample(paws, min(limit, len(paws))):
         rows.append((first, second, int(label), "paws"))
     with (root / "pairs" / "stsb_train.tsv").open(encoding="utf-8") as handle:
@@ -109,12 +113,16 @@ def sentence_pairs(embedder, settings, root: Path, limit: int, seed: int) -> lis
     first_vectors = embedder.encode([r[0] for r in rows])
     second_vectors = embedder.encode([r[1] for r in rows])
     examples = []
-    for (first, second, label, source), a, b in zip(rows, first_vectors, second_vectors, strict=True):
+    for (first, second, label, source), a, b in zip(
+        rows, first_vectors, second_vectors, strict=True
+    ):
         ref = ReferenceView.of(first, TextMode.PROSE, settings)
         window = tokenize(second, TextMode.PROSE, settings.normalization)
         if len(window) == 0 or len(ref.prose) == 0:
             continue
-        features, _ = pair_features(window, second, 0, len(window), ref, float(a @ b), settings.terms)
+        features, _ = pair_features(
+            window, second, 0, len(window), ref, float(a @ b), settings.terms
+        )
         examples.append(Example(features, label, source))
     return examples
 
@@ -140,9 +148,11 @@ def fit(examples: list[Example], seed: int) -> dict:
     accept_at = float(max(0.5, negatives[cutoff_index] + 1e-6)) if len(negatives) else 0.5
     recall = float((p_test[y_test == 1] >= accept_at).mean())
     per_source = {
-        src: {"pairs": int((s_test == src).sum()),
-              "positives": int(y_test[s_test == src].sum()),
-              "accepted": int((p_test[s_test == src] >= accept_at).sum())}
+        src: {
+            "pairs": int((s_test == src).sum()),
+            "positives": int(y_test[s_test == src].sum()),
+            "accepted": int((p_test[s_test == src] >= accept_at).sum()),
+        }
         for src in sorted(set(s_test))
     }
     return {
@@ -153,7 +163,7 @@ def fit(examples: list[Example], seed: int) -> dict:
         "intercept": float(model.intercept_[0]),
         "accept_at": accept_at,
         "info": {
-            "trained_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "examples": len(examples),
             "positives": int(y.sum()),
             "held_out_auc": float(roc_auc_score(y_test, p_test)),
@@ -171,14 +181,16 @@ def train(
     from indexer.build import ensure_index
     from indexer.embedding import Embedder
     from service.paraphrase import ParaphraseMatcher
-    from service.scanner import ScanSettings, Scanner
+    from service.scanner import Scanner, ScanSettings
 
     data = SuiteData.load()
     embedder = Embedder()
     ensure_index(index_dir, data.index_corpora(), embedder=embedder)
     scanner = Scanner.load(index_dir, settings=ScanSettings(tiers=("verbatim",)))
     scanner.paraphrase = ParaphraseMatcher(
-        scanner.index, scanner.policy, embedder,
+        scanner.index,
+        scanner.policy,
+        embedder,
         verifier=FeatureCollector(scanner.index.manifest.settings.terms),
     )
     cases = training_suite(data, per_category, negatives, seed=seed)
@@ -196,12 +208,19 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--per-category", type=int, default=60)
     parser.add_argument("--negatives", type=int, default=60)
-    parser.add_argument("--index", type=Path, default=Path("benchmarks/.cache/quality-index"),
-                        help="index of the suite's corpora (built if missing or stale)")
+    parser.add_argument(
+        "--index",
+        type=Path,
+        default=Path("benchmarks/.cache/quality-index"),
+        help="index of the suite's corpora (built if missing or stale)",
+    )
     args = parser.parse_args()
     model = train(args.out, args.index, args.seed, args.per_category, args.negatives)
     print(json.dumps(model["info"], indent=2))
-    print("coefficients:", dict(zip(FEATURES, (round(c, 3) for c in model["coefficients"]), strict=True)))
+    print(
+        "coefficients:",
+        dict(zip(FEATURES, (round(c, 3) for c in model["coefficients"]), strict=True)),
+    )
     print(f"accept_at {model['accept_at']:.3f}; written to {args.out}")
 
 

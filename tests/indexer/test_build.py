@@ -16,7 +16,7 @@ from indexer.manifest import (
     read_manifest,
 )
 from indexer.store import ReferenceIndex
-from service.scanner import ScanSettings, Scanner
+from service.scanner import Scanner, ScanSettings
 
 
 def _quiz(name: str, texts: list[str]) -> Corpus:
@@ -27,9 +27,19 @@ def _quiz(name: str, texts: list[str]) -> Corpus:
 @pytest.fixture
 def tiny_index(tmp_path, embedder):
     out = tmp_path / "tiny"
-    build_index(out, [_quiz("quiz", ["What is the boiling point of water at sea level in kelvin?",
-                                     "Name the largest moon of Saturn and its main gas."])],
-                embedder=embedder)
+    build_index(
+        out,
+        [
+            _quiz(
+                "quiz",
+                [
+                    "What is the boiling point of water at sea level in kelvin?",
+                    "Name the largest moon of Saturn and its main gas.",
+                ],
+            )
+        ],
+        embedder=embedder,
+    )
     return out
 
 
@@ -59,8 +69,11 @@ def test_adding_a_corpus_leaves_the_others_untouched(tiny_index, embedder):
     quiz_dir = tiny_index / "corpora" / "quiz"
     before = {p.name: p.stat().st_mtime_ns for p in quiz_dir.iterdir()}
     checksum = read_manifest(tiny_index).corpora[0].checksum
-    add_corpora(tiny_index, [_quiz("trivia", ["Who painted the ceiling of the Sistine Chapel?"])],
-                embedder=embedder)
+    add_corpora(
+        tiny_index,
+        [_quiz("trivia", ["Who painted the ceiling of the Sistine Chapel?"])],
+        embedder=embedder,
+    )
     after = {p.name: p.stat().st_mtime_ns for p in quiz_dir.iterdir()}
     manifest = read_manifest(tiny_index)
     assert before == after

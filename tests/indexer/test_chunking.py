@@ -14,7 +14,9 @@ def test_windows_cover_every_token_and_the_last_is_flush_with_the_end():
 
 def test_passages_overlap_and_keep_character_offsets():
     text = " ".join(f"word{i}" for i in range(250))
-    passages = chunk_passages(tokenize(text), ChunkingSettings(passage_tokens=96, passage_stride=64))
+    passages = chunk_passages(
+        tokenize(text), ChunkingSettings(passage_tokens=96, passage_stride=64)
+    )
     assert [p.token_start for p in passages] == [0, 64, 128, 154]
     assert passages[-1].token_end == 250
     for p in passages:

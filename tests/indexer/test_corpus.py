@@ -4,7 +4,13 @@ import json
 
 import pytest
 
-from indexer.corpus import CorpusInputError, CorpusKind, read_reference_jsonl, read_text_works, strip_gutenberg
+from indexer.corpus import (
+    CorpusInputError,
+    CorpusKind,
+    read_reference_jsonl,
+    read_text_works,
+    strip_gutenberg,
+)
 
 
 def _write(path, rows):
@@ -13,11 +19,14 @@ def _write(path, rows):
 
 
 def test_generic_jsonl_groups_items_by_corpus(tmp_path):
-    path = _write(tmp_path / "refs.jsonl", [
-        {"id": "1", "text": "first question", "corpus": "quiz", "kind": "benchmark"},
-        {"id": "w", "text": "a whole work", "corpus": "novels", "kind": "copyright"},
-        {"id": "2", "text": "second question", "corpus": "quiz", "kind": "benchmark"},
-    ])
+    path = _write(
+        tmp_path / "refs.jsonl",
+        [
+            {"id": "1", "text": "first question", "corpus": "quiz", "kind": "benchmark"},
+            {"id": "w", "text": "a whole work", "corpus": "novels", "kind": "copyright"},
+            {"id": "2", "text": "second question", "corpus": "quiz", "kind": "benchmark"},
+        ],
+    )
     corpora = read_reference_jsonl(path)
     assert [(c.name, c.kind, [i.id for i in c.items]) for c in corpora] == [
         ("quiz", CorpusKind.BENCHMARK, ["1", "2"]),
@@ -41,17 +50,23 @@ def test_bad_reference_lines_are_refused_with_file_and_line(tmp_path, row, messa
 
 
 def test_duplicate_ids_and_mixed_kinds_are_refused(tmp_path):
-    dup = _write(tmp_path / "dup.jsonl", [
-        {"id": "1", "text": "a", "corpus": "q", "kind": "benchmark"},
-        {"id": "1", "text": "b", "corpus": "q", "kind": "benchmark"},
-    ])
+    dup = _write(
+        tmp_path / "dup.jsonl",
+        [
+            {"id": "1", "text": "a", "corpus": "q", "kind": "benchmark"},
+            {"id": "1", "text": "b", "corpus": "q", "kind": "benchmark"},
+        ],
+    )
     with pytest.raises(CorpusInputError, match="duplicate item id '1'"):
         read_reference_jsonl(dup)
-    mixed = _write(tmp_path / "mixed.jsonl", [
-        {"id": "1", "text": "a", "corpus": "q", "kind": "benchmark"},
-        {"id": "2", "text": "b", "corpus": "q", "kind": "copyright"},
-    ])
-    with pytest.raises(CorpusInputError, match="mixed.jsonl:2"):
+    mixed = _write(
+        tmp_path / "mixed.jsonl",
+        [
+            {"id": "1", "text": "a", "corpus": "q", "kind": "benchmark"},
+            {"id": "2", "text": "b", "corpus": "q", "kind": "copyright"},
+        ],
+    )
+    with pytest.raises(CorpusInputError, match=r"mixed\.jsonl:2"):
         read_reference_jsonl(mixed)
 
 

@@ -18,7 +18,7 @@ def test_same_words_give_same_grams_whatever_the_formatting():
 
 
 def test_gram_i_covers_tokens_i_to_i_plus_n():
-    words = "one two three four five six seven".split()
+    words = ["one", "two", "three", "four", "five", "six", "seven"]
     grams = ngram_hashes(token_hashes(words), 5)
     shifted = ngram_hashes(token_hashes(words[1:]), 5)
     assert np.array_equal(grams[1:], shifted)
@@ -32,7 +32,7 @@ def test_changed_word_changes_only_the_grams_that_cover_it():
 
 
 def test_grams_of_different_lengths_do_not_collide():
-    hashes = token_hashes("a b c d e".split())
+    hashes = token_hashes(["a", "b", "c", "d", "e"])
     assert ngram_hashes(hashes, 5)[0] != ngram_hashes(hashes[:4], 4)[0]
 
 

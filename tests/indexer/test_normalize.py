@@ -18,7 +18,9 @@ def test_spans_point_at_the_original_characters():
     tokens = tokenize(text)
     assert tokens.tokens == ["unicode", "text", "cafe"]
     assert [text[s:e] for s, e in zip(tokens.starts, tokens.ends, strict=True)] == [
-        "Ünïcode", "TEXT", "café"
+        "Ünïcode",
+        "TEXT",
+        "café",
     ]
     assert tokens.char_span(0, 3) == (2, len(text) - 2)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from service.scanner import ScanSettings, Scanner
+from service.scanner import Scanner, ScanSettings
 
 
 def test_verbatim_gsm8k_item_in_c4_page_is_removed(small_index, small_corpora, web_docs):

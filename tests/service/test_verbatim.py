@@ -1,0 +1,126 @@
+"""Issue 2's detection categories on real data, with the verbatim tier (no model needed).
+
+Benchmark items and book passages are hidden in real C4 pages; negatives must stay `keep`.
+Recall and false-positive rates at scale are measured by benchmarks/quality.py; here each
+category is checked on a handful of real cases so a regression fails the suite.
+"""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from reference_corpora import transforms as T
+from reference_corpora.suite import SuiteBuilder, SuiteData, evaluate, read_web
+from service.scanner import Scanner, ScanSettings
+from tests.conftest import BOOKS_OUTSIDE, books_corpus, catalog_corpus
+
+
+@pytest.fixture(scope="module")
+def scanner(small_index):
+    return Scanner.load(small_index, settings=ScanSettings(tiers=("verbatim",)))
+
+
+@pytest.fixture(scope="module")
+def builder(data_root, small_corpora):
+    data = SuiteData(
+        root=data_root,
+        haystack=read_web(data_root / "web" / "llamafactory_c4_demo_300.jsonl"),
+        clean_web=read_web(data_root / "web" / "c4_sample_1000.jsonl"),
+        corpora={c.name: c for c in small_corpora},
+        negatives={
+            "gsm8k-train": catalog_corpus("gsm8k-train", data_root, limit=400).items,
+            "mbpp": catalog_corpus("mbpp", data_root, limit=200).items,
+            "books-outside": books_corpus(data_root, BOOKS_OUTSIDE, "outside").items,
+        },
+    )
+    return SuiteBuilder(data, seed=11)
+
+
+def _assert_all_found(scanner, cases):
+    outcomes = evaluate(scanner, cases)
+    missed = [(o.case.doc_id, o.decision, o.top, o.case.expected) for o in outcomes if not o.found]
+    assert not missed
+
+
+def _assert_none_flagged(scanner, cases):
+    outcomes = evaluate(scanner, cases)
+    flagged = [(o.case.doc_id, o.decision, o.top) for o in outcomes if o.flagged]
+    assert not flagged
+
+
+ITEMS = ("gsm8k-test", "mmlu-test", "humaneval")
+
+
+def test_verbatim_items_hidden_in_c4_pages_are_found(scanner, builder):
+    _assert_all_found(scanner, builder.hidden_items("verbatim", ITEMS, 12))
+
+
+@pytest.mark.parametrize(
+    "transform", [T.rewrap, T.recase, T.markdown, T.light_edit], ids=lambda t: t.__name__
+)
+def test_rewrapped_recased_markdown_and_edited_items_are_found(scanner, builder, transform):
+    _assert_all_found(
+        scanner, builder.hidden_items("variant", ("gsm8k-test", "mmlu-test"), 8, transform)
+    )
+
+
+def test_short_truthfulqa_questions_are_found(scanner, builder):
+    cases = builder.hidden_items("short", ("truthfulqa",), 12)
+    assert max(len(c.text[c.span[0] : c.span[1]].split()) for c in cases) < 40
+    _assert_all_found(scanner, cases)
+
+
+def test_book_passages_are_found_and_attributed_to_the_work(scanner, builder):
+    cases = builder.book_passages("book", 8)
+    _assert_all_found(scanner, cases)
+    result = scanner.scan(cases[0].text)
+    (match,) = [m for m in result.matches if m.corpus == "books"]
+    assert match.ref_id in {"books_11-0", "books_1952-0"} and match.kind == "copyright"
+
+
+def test_clean_c4_pages_stay_keep(scanner, builder):
+    _assert_none_flagged(scanner, builder.negatives("clean-web", 60))
+
+
+@pytest.mark.parametrize("category", ["gsm8k-train", "mbpp", "books-outside"])
+def test_hard_negatives_stay_keep(scanner, builder, category):
+    _assert_none_flagged(scanner, builder.negatives(category, 25))
+
+
+def test_evidence_spans_point_at_the_original_text_on_both_sides(scanner, small_corpora, web_docs):
+    item = small_corpora[0].items[21]
+    shouted = T.rewrap(item.text.upper(), random.Random(3))
+    doc = web_docs[10][:400] + "\n\n" + shouted + "\n\n" + web_docs[10][400:]
+    (match, *_) = scanner.scan(doc).matches
+    assert (match.corpus, match.ref_id, match.methods) == ("gsm8k-test", item.id, ("verbatim",))
+    assert match.coverage > 0.95 and match.similarity > 0.95
+    evidence = match.evidence[0]
+    assert doc[evidence.doc_start : evidence.doc_end].split()[:3] == shouted.split()[:3]
+    assert item.text[evidence.ref_start : evidence.ref_end].split()[:3] == item.text.split()[:3]
+    assert match.snippet.split()[:3] == shouted.split()[:3]
+
+
+def test_a_shared_stock_phrase_does_not_flag_a_document(scanner, small_corpora):
+    item = small_corpora[0].items[0]  # Janet's ducks ... at the farmers' market
+    doc = (
+        "We met at the farmers' market every day. How much in dollars does she make? Nobody knows."
+    )
+    result = scanner.scan(doc)
+    assert result.decision.value == "keep"
+    assert all(m.ref_id != item.id or m.risk < 0.5 for m in result.matches)
+
+
+def test_same_template_with_other_numbers_is_not_the_same_item(scanner, small_corpora):
+    item = small_corpora[0].items[0]
+    changed = item.text.replace("16", "21").replace("$2", "$3").replace("three", "five")
+    changed = changed.replace("18", "36").replace("9", "13")
+    assert scanner.scan(item.text).decision.value == "remove"
+    assert scanner.scan(changed).decision.value == "keep"
+
+
+def test_empty_and_whitespace_documents_are_kept(scanner):
+    for text in ("", "   \n\t", "!!! ???"):
+        result = scanner.scan(text)
+        assert (result.decision.value, result.matches, result.risk) == ("keep", (), 0.0)
