@@ -119,29 +119,31 @@ class SuiteData:
         return list(self.corpora.values())
 
 
-def _key_grams(item: ReferenceItem, n: int = 5) -> set[tuple[str, ...]]:
-    end = item.meta.get("prompt_end") if item.meta else None
-    words = tokenize(item.text[: end if isinstance(end, int) else None]).tokens
-    return {tuple(words[i : i + n]) for i in range(max(len(words) - n + 1, 0))}
-
-
 def near_duplicates(
-    candidates: list[ReferenceItem], indexed: list[ReferenceItem], containment: float = 0.5
+    candidates: list[ReferenceItem], indexed: list[ReferenceItem], cutoff: float = 0.6
 ) -> set[str]:
-    """Ids of candidates whose key shares at least half its 5-grams with one indexed key."""
-    owners: dict[tuple[str, ...], set[int]] = {}
-    for number, item in enumerate(indexed):
-        for gram in _key_grams(item):
-            owners.setdefault(gram, set()).add(number)
-    found = set()
-    for item in candidates:
-        grams = _key_grams(item)
-        counts: dict[int, int] = {}
-        for gram in grams:
-            for owner in owners.get(gram, ()):
-                counts[owner] = counts.get(owner, 0) + 1
-        if grams and counts and max(counts.values()) >= containment * len(grams):
-            found.add(item.id)
+    """Ids of candidates whose key is a near-copy of an indexed item's key.
+
+    Near-copy: rapidfuzz Indel similarity of the normalized keys of at least ``cutoff``
+    (MMLU repeats law scenarios with other names and one changed clause, and asks several
+    questions about one quoted passage), compared within the same subject.
+    """
+    from rapidfuzz import fuzz, process
+
+    def key(item: ReferenceItem) -> str:
+        end = item.meta.get("prompt_end") if item.meta else None
+        return " ".join(tokenize(item.text[: end if isinstance(end, int) else None]).tokens)
+
+    found: set[str] = set()
+    subjects = {it.meta.get("subject") for it in candidates}
+    for subject in subjects:
+        mine = [it for it in candidates if it.meta.get("subject") == subject]
+        theirs = [key(it) for it in indexed if it.meta.get("subject") == subject]
+        if not mine or not theirs:
+            continue
+        scores = process.cdist([key(it) for it in mine], theirs, scorer=fuzz.ratio,
+                               score_cutoff=cutoff * 100, workers=-1)
+        found |= {it.id for it, row in zip(mine, scores, strict=True) if row.max() > 0}
     return found
 
 

@@ -23,11 +23,17 @@ app = typer.Typer(
 index_app = typer.Typer(help="Build and inspect reference indexes.", no_args_is_help=True)
 app.add_typer(index_app, name="index")
 
-err = Console(stderr=True)
+# soft_wrap: messages stay on one line when stderr is a pipe (CI logs, subprocess callers).
+err = Console(stderr=True, soft_wrap=True)
 
 DEMO_INDEX = Path(".clearance/demo-index")
 
 TIERS_HELP = "Comma-separated tiers to run: verbatim, paraphrase."
+
+
+def _stdout_console() -> Console:
+    """Full width on a terminal; wide enough for tables when piped (rich assumes 80)."""
+    return Console() if sys.stdout.isatty() else Console(width=200, soft_wrap=True)
 
 
 def _fail(message: str, code: int = 2) -> typer.Exit:
@@ -156,7 +162,7 @@ def index_info(
     if as_json:
         typer.echo(json.dumps(manifest.to_dict(), indent=2, ensure_ascii=False))
         return
-    out = Console()
+    out = _stdout_console()
     settings = manifest.settings
     out.print(f"[bold]{index}[/]  format {manifest.format_version}, built {manifest.created_at}, "
               f"updated {manifest.updated_at}")
@@ -182,7 +188,7 @@ def corpora_list() -> None:
     table = Table("name", "kind", "loader", "path", "license")
     for spec in read_catalog().values():
         table.add_row(spec.name, spec.kind.value, spec.loader, str(spec.resolved_path()), spec.license)
-    Console().print(table)
+    _stdout_console().print(table)
 
 
 def _load_scanner(index: Path, tiers: str):

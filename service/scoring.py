@@ -19,6 +19,10 @@ from service.policy import KindPolicy, Policy
 from service.results import Decision, Evidence, Match, Method, ScanResult
 
 
+# Rare-term mass below which a key cannot be attributed (about one uncommon word).
+MIN_ATTRIBUTABLE_MASS = 1.5
+
+
 @dataclass(frozen=True)
 class ItemEvidence:
     """Evidence that one tier found for one reference item."""
@@ -128,9 +132,11 @@ def key_strength(
         # A multiple-choice stem must itself be there: same options, other question = other item.
         stem_matched = _covered_tokens(pieces, limit=stem_tokens)
         strength = min(strength, stem_matched / max(1.0, min(share * stem_tokens, saturation)))
-    if key_mass > 0:
-        matched_mass = distinct_mass(list(frozenset().union(*(e.key_terms for e in pieces))), terms)
-        strength = min(strength, matched_mass / min(share * key_mass, kind_policy.saturation_mass))
+    # An item with almost no rare vocabulary ("What do you do?") can never count in full: it
+    # is an everyday phrase, whatever benchmark it also belongs to.
+    needed_mass = max(min(share * key_mass, kind_policy.saturation_mass), MIN_ATTRIBUTABLE_MASS)
+    matched_mass = distinct_mass(list(frozenset().union(*(e.key_terms for e in pieces))), terms)
+    strength = min(strength, matched_mass / needed_mass)
     return strength
 
 

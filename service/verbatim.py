@@ -217,13 +217,13 @@ class VerbatimMatcher:
             and doc.tokens[doc_end] == ref.tokens.tokens[ref_end]
         ):
             doc_end, ref_end = doc_end + 1, ref_end + 1
-        # An edit within n tokens of the passage's edge: take the edge in when it still aligns.
-        head = min(ref_first, doc_first) if ref_first < length else 0
-        tail = (
-            min(len(ref.tokens) - ref_end, len(doc) - doc_end)
-            if len(ref.tokens) - ref_end < length
-            else 0
-        )
+        # An edit near the passage's edge leaves up to 2n tokens that no surviving gram covers
+        # (a short stem, "Bentham claims that utilitarian calculations:"): take the edge in
+        # when the wider region still aligns.
+        reach = 2 * length
+        head = min(ref_first, doc_first) if ref_first <= reach else 0
+        remaining = len(ref.tokens) - ref_end
+        tail = min(remaining, len(doc) - doc_end) if remaining <= reach else 0
         similarity = _similarity(doc, ref.tokens, doc_first, doc_end, ref_first, ref_end)
         if head or tail:
             wider = _similarity(
