@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 
 import httpx
-from api_server import AUTH, SECOND_KEY, metric_value, plant
+from api_server import AUTH, SECOND_KEY, ServerProcess, metric_value, plant, verbatim_env
 
 
 def test_scan_finds_a_gsm8k_item_hidden_in_a_c4_page(client, small_corpora, web_docs):
@@ -230,3 +230,15 @@ def test_logs_are_json_with_request_ids_and_no_document_text(api_server):
     assert line["ids"] == ["log-check"] and line["decisions"] == {"keep": 1}
     assert len(api_server.logs()) == len(api_server.lines)  # every line is JSON
     assert not any(marker in text for text in api_server.lines)
+
+
+def test_document_text_is_logged_only_when_asked(small_index):
+    server = ServerProcess(small_index, verbatim_env(CLEARANCE_LOG_DOCUMENTS="true"))
+    try:
+        server.client.post("/v1/scan", json={"id": "d1", "text": "a quokka page"}, headers=AUTH)
+        line = server.wait_for_log(lambda e: e["message"] == "document")
+    finally:
+        server.stop()
+
+    assert (line["id"], line["text"], line["decision"]) == ("d1", "a quokka page", "keep")
+    assert line["request_id"]
