@@ -7,8 +7,8 @@ document in ten has a GSM8K test item planted in it; an answer that does not fla
 an error, as does any non-200. A `GET /healthz` row at each concurrency is the floor: what
 HTTP, uvicorn and the client cost on this machine without any scanning.
 
-    python benchmarks/api_load.py                      # verbatim tier, builds the index once
-    python benchmarks/api_load.py --tiers verbatim,paraphrase --requests-2k 100
+    python -m benchmarks.api_load                 # verbatim tier; builds the index once
+    python -m benchmarks.api_load --tiers verbatim,paraphrase --requests-2k 100
 
 The client runs on the same machine as the server and takes part of the CPU; numbers are for
 the pair, which is what a sidecar deployment sees.
@@ -20,7 +20,6 @@ import argparse
 import asyncio
 import json
 import os
-import platform
 import re
 import secrets
 import subprocess
@@ -32,37 +31,24 @@ from pathlib import Path
 import httpx
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from indexer.manifest import ClearanceIndexError, read_manifest  # noqa: E402
-from reference_corpora.catalog import data_dir, read_catalog  # noqa: E402
+from benchmarks._common import cached_index, git_revision, machine
+from indexer.corpus import Corpus, CorpusKind, read_text_works
+from indexer.manifest import read_manifest
+from reference_corpora.catalog import data_dir, read_catalog
 
 BENCH_CORPORA = ("gsm8k-test", "humaneval", "truthfulqa", "math500", "openbookqa-test")
 BENCH_BOOKS = ("books_11-0.txt", "books_1952-0.txt")
-DEFAULT_INDEX = ROOT / ".clearance" / "bench" / "api-index"
 PLANT_EVERY = 10
 
 
-def ensure_index(path: Path) -> Path:
-    """Build the benchmark index unless ``path`` already holds one with the same corpora."""
-    wanted = [*BENCH_CORPORA, "books"]
-    try:
-        if [c.name for c in read_manifest(path).corpora] == wanted:
-            return path
-    except ClearanceIndexError:
-        pass
-    from indexer.build import build_index
-    from indexer.corpus import Corpus, CorpusKind, read_text_works
-
+def bench_index() -> Path:
+    """A service-sized real index: five benchmark test sets and two books, built once."""
     root = data_dir()
     catalog = read_catalog()
     corpora = [catalog[name].load(root) for name in BENCH_CORPORA]
     books = [read_text_works(root / "books" / f, name="books").items[0] for f in BENCH_BOOKS]
     corpora.append(Corpus(name="books", kind=CorpusKind.COPYRIGHT, items=books, source="books"))
-    print(f"building the benchmark index in {path} (once) ...", file=sys.stderr)
-    build_index(path, corpora, overwrite=True)
-    return path
+    return cached_index("api-load", corpora)
 
 
 def c4_documents(size: int, count: int, gsm8k_items: list[str]) -> list[tuple[str, bool]]:
@@ -182,23 +168,9 @@ async def drive(
     }
 
 
-def machine() -> str:
-    cpu = next(
-        (
-            line.split(":", 1)[1].strip()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if line.startswith("model name")
-        ),
-        platform.processor() or "unknown CPU",
-    )
-    return f"{os.cpu_count()} cores ({cpu}), Python {platform.python_version()}, no GPU"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument(
-        "--index", type=Path, help=f"index to serve (default: build {DEFAULT_INDEX})"
-    )
+    parser.add_argument("--index", type=Path, help="index to serve (default: built once, cached)")
     parser.add_argument("--tiers", default="verbatim")
     parser.add_argument("--concurrency", default="1,8,32")
     parser.add_argument("--requests-2k", type=int, default=400)
@@ -206,7 +178,7 @@ def main() -> None:
     parser.add_argument("--json-out", type=Path)
     args = parser.parse_args()
 
-    index = args.index or ensure_index(DEFAULT_INDEX)
+    index = args.index or bench_index()
     manifest = read_manifest(index)
     gsm8k = read_catalog()["gsm8k-test"].load(data_dir())
     items = [item.text for item in gsm8k.items[:200]]
@@ -231,7 +203,7 @@ def main() -> None:
     load_after = os.getloadavg()
 
     passages = sum(c.passages for c in manifest.corpora)
-    print(f"machine: {machine()}")
+    print(f"machine: {machine()}; revision {git_revision()}")
     print(
         f"index: {index} ({len(manifest.corpora)} corpora, "
         f"{sum(c.items for c in manifest.corpora)} items, {passages} passages); "

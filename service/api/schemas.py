@@ -43,6 +43,7 @@ _EVIDENCE_EXAMPLE = {
     "confidence": 1.0,
     "ref_token_start": 0,
     "ref_token_end": 53,
+    "ref_mass": 41.27,
     "signals": {},
 }
 _MATCH_EXAMPLE = {
@@ -125,6 +126,7 @@ class EvidenceModel(BaseModel):
     confidence: float = Field(description="How sure this region is a copy, 0..1.")
     ref_token_start: int
     ref_token_end: int
+    ref_mass: float = Field(description="Rare-term mass of the matched reference text.")
     signals: dict[str, float] = Field(description="What decided a paraphrase match.")
 
 

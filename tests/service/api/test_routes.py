@@ -7,6 +7,8 @@ import threading
 import httpx
 from api_server import AUTH, SECOND_KEY, ServerProcess, metric_value, plant, verbatim_env
 
+from service.scanner import Scanner, ScanSettings
+
 
 def test_scan_finds_a_gsm8k_item_hidden_in_a_c4_page(client, small_corpora, web_docs):
     item = small_corpora[0].items[7]
@@ -32,6 +34,17 @@ def test_scan_finds_a_gsm8k_item_hidden_in_a_c4_page(client, small_corpora, web_
     assert top["evidence"] and top["evidence"][0]["method"] == "verbatim"
     assert response.headers["x-index-generation"] == "1"
     assert len(response.headers["x-request-id"]) == 32
+
+
+def test_scan_answer_is_the_scanners_json(client, small_index, small_corpora, web_docs):
+    # The response models mirror ScanResult.to_dict(); a field added there must show up here.
+    doc = plant(web_docs[5], small_corpora[3].items[2].text)
+    direct = Scanner.load(small_index, settings=ScanSettings(tiers=("verbatim",)))
+
+    answer = client.post("/v1/scan", json={"id": "m", "text": doc}, headers=AUTH).json()
+
+    assert answer["matches"], "the planted MMLU item should match"
+    assert answer == {**direct.scan(doc, doc_id="m").to_dict(), "metadata": None}
 
 
 def test_scan_keeps_a_clean_page_and_an_empty_text(client, web_docs):
