@@ -43,7 +43,7 @@ _EVIDENCE_EXAMPLE = {
     "confidence": 1.0,
     "ref_token_start": 0,
     "ref_token_end": 53,
-    "ref_mass": 41.27,
+    "ref_mass": 42.87,
     "signals": {},
 }
 _MATCH_EXAMPLE = {
