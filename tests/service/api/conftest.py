@@ -7,7 +7,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from api_server import (
+
+from tests.service.api.api_server import (
     MAX_BATCH_DOCUMENTS,
     MAX_DOCUMENT_BYTES,
     MAX_REQUEST_BYTES,

@@ -5,7 +5,13 @@ from __future__ import annotations
 import json
 
 import pytest
-from api_server import AUTH, MAX_BATCH_DOCUMENTS, MAX_DOCUMENT_BYTES, MAX_REQUEST_BYTES
+
+from tests.service.api.api_server import (
+    AUTH,
+    MAX_BATCH_DOCUMENTS,
+    MAX_DOCUMENT_BYTES,
+    MAX_REQUEST_BYTES,
+)
 
 JSON = {**AUTH, "Content-Type": "application/json"}
 

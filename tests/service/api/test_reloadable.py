@@ -16,18 +16,16 @@ from pathlib import Path
 
 import httpx
 import pytest
-from api_server import AUTH, ServerProcess, metric_value, plant, verbatim_env
 
 from indexer.build import build_index
-from reference_corpora.catalog import read_catalog
+from tests.conftest import catalog_corpus
+from tests.service.api.api_server import AUTH, ServerProcess, metric_value, plant, verbatim_env
 
 
 @pytest.fixture(scope="module")
 def tiny_index(tmp_path_factory, data_root, embedder) -> Path:
-    corpus = read_catalog()["truthfulqa"].load(data_root)
-    corpus.items = corpus.items[:30]
     out = tmp_path_factory.mktemp("tiny") / "tiny"
-    build_index(out, [corpus], embedder=embedder)
+    build_index(out, [catalog_corpus("truthfulqa", data_root, limit=30)], embedder=embedder)
     return out
 
 

@@ -5,9 +5,16 @@ from __future__ import annotations
 import threading
 
 import httpx
-from api_server import AUTH, SECOND_KEY, ServerProcess, metric_value, plant, verbatim_env
 
 from service.scanner import Scanner, ScanSettings
+from tests.service.api.api_server import (
+    AUTH,
+    SECOND_KEY,
+    ServerProcess,
+    metric_value,
+    plant,
+    verbatim_env,
+)
 
 
 def test_scan_finds_a_gsm8k_item_hidden_in_a_c4_page(client, small_corpora, web_docs):

@@ -5,9 +5,9 @@ from __future__ import annotations
 import subprocess
 
 import pytest
-from api_server import CLEARANCE, KEY, SECOND_KEY
 
 from service.api.settings import ApiSettings, ApiSettingsError
+from tests.service.api.api_server import CLEARANCE, KEY, SECOND_KEY
 
 
 @pytest.fixture(autouse=True)
