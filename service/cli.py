@@ -249,6 +249,31 @@ def demo(
         writer.run(scanner, [InputDocument(sample.name, sample.read_text(encoding="utf-8"))])
 
 
+@app.command("serve")
+def serve(
+    index: Annotated[
+        Path | None, typer.Option("--index", help="Index folder [env CLEARANCE_INDEX].")
+    ] = None,
+    host: Annotated[str | None, typer.Option(help="Address to bind [default 127.0.0.1].")] = None,
+    port: Annotated[int | None, typer.Option(help="Port [default 8000; 0 = any free].")] = None,
+    tiers: Annotated[str | None, typer.Option(help=TIERS_HELP + " [env CLEARANCE_TIERS]")] = None,
+    log_level: Annotated[str | None, typer.Option(help="debug, info, warning, error.")] = None,
+) -> None:
+    """Serve the HTTP scan API. Other settings come from CLEARANCE_* variables (README)."""
+    from service.api.settings import ApiSettings, ApiSettingsError
+
+    try:
+        settings = ApiSettings.from_env(
+            index=index, host=host, port=port, tiers=tiers, log_level=log_level
+        )
+        read_manifest(settings.index)  # a wrong path fails here, not after start-up
+    except (ApiSettingsError, ClearanceIndexError) as exc:
+        raise _fail(str(exc)) from exc
+    from service.api.server import serve as run_server
+
+    run_server(settings)
+
+
 def main() -> None:  # pragma: no cover
     logging.basicConfig(level=logging.WARNING)
     app()

