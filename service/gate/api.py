@@ -84,16 +84,23 @@ def gate(
     records = read_inputs(files, text_field=text_field, id_field=id_field)
     with _open_out(results_out) as save_to:
         stream = scan_results(scanner, records, batch_size=batch_size, save_to=save_to)
-        return _judge(stream, gate_policy, sources=tuple(map(str, files)),
-                      tiers=tuple(scanner.settings.tiers), **context)
+        return _judge(
+            stream,
+            gate_policy,
+            sources=tuple(map(str, files)),
+            tiers=tuple(scanner.settings.tiers),
+            **context,
+        )
 
 
 def _judge(stream: Iterable[dict[str, Any]], policy: GatePolicy, **context: Any) -> GateVerdict:
     verdict = evaluate(stream, policy, **context)
     if verdict.counts.total == 0:
         # An empty set passing every rule is almost always a wrong path in a pipeline.
-        raise GateInputError(", ".join(context.get("sources", ())) or "inputs",
-                             "no documents or results found; nothing to gate")
+        raise GateInputError(
+            ", ".join(context.get("sources", ())) or "inputs",
+            "no documents or results found; nothing to gate",
+        )
     return verdict
 
 
@@ -125,29 +132,36 @@ def _check_shard_index(source: Path, index: Path, manifest: IndexManifest) -> No
     """Refuse shard-scan results made with another index than the one the gate was given."""
     if not is_shard_results(source):
         return  # a `clearance scan --out` file does not record its index
-    recorded = shard_run_settings(source).get("index")
-    if not recorded:
+    run = shard_run_settings(source)
+    given = {c.name: c.checksum for c in manifest.corpora}
+    recorded_corpora = run.get("index_corpora")
+    if isinstance(recorded_corpora, dict):
+        if recorded_corpora != given:
+            changed = sorted(
+                k
+                for k in recorded_corpora.keys() | given.keys()
+                if recorded_corpora.get(k) != given.get(k)
+            )
+            raise IndexMismatchError(
+                f"{source} was scanned with an index whose corpora differ from {index} "
+                f"({', '.join(changed)}); gate with the index it was scanned with, or rescan"
+            )
         return
-    recorded_path = Path(recorded)
-    if recorded_path.resolve() == index.resolve():
+    recorded = run.get("index")
+    if not recorded or Path(recorded).resolve() == index.resolve():
         return
     try:
-        used = read_manifest(recorded_path)
+        used = read_manifest(Path(recorded))
     except ClearanceIndexError as exc:
         raise IndexMismatchError(
             f"{source} was scanned with the index {recorded}, which cannot be read to compare "
             f"with {index}; drop --index to gate without this check"
         ) from exc
-    if _content(used) != _content(manifest):
+    if {c.name: c.checksum for c in used.corpora} != given:
         raise IndexMismatchError(
-            f"{source} was scanned with the index {recorded}, which holds other corpora or "
-            f"another model than {index}; gate with --index {recorded} or rescan"
+            f"{source} was scanned with the index {recorded}, which holds other corpora than "
+            f"{index}; gate with --index {recorded} or rescan"
         )
-
-
-def _content(manifest: IndexManifest) -> tuple[Any, ...]:
-    corpora = sorted((c.name, c.checksum) for c in manifest.corpora)
-    return manifest.model_fingerprint, tuple(corpora), manifest.settings
 
 
 @contextlib.contextmanager

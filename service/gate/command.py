@@ -63,8 +63,14 @@ def run_gate(
             sys.stdout.write(json.dumps(verdict.to_dict(), indent=2, ensure_ascii=False) + "\n")
         else:
             write_report(verdict, report)
-    except (GatePolicyError, GateInputError, ClearanceIndexError, CorpusInputError, OSError,
-            ValueError) as exc:
+    except (
+        GatePolicyError,
+        GateInputError,
+        ClearanceIndexError,
+        CorpusInputError,
+        OSError,
+        ValueError,
+    ) as exc:
         err.print(f"[bold red]error:[/] {exc}")
         return EXIT_ERROR
     except Exception:

@@ -220,39 +220,48 @@ class GateTally:
             share = tally.flagged_docs / self.scanned if self.scanned else 0.0
             passed = share <= rules.max_flagged_share
             at = "remove" if tally.flagged is Flagged.REMOVE else "review or remove"
-            outcomes.append(RuleOutcome(
-                rule=f"{name}.max_flagged_share",
-                passed=passed,
-                observed=share,
-                limit=rules.max_flagged_share,
-                detail=f"{tally.flagged_docs} of {self.scanned} {_plural(self.scanned, what)} "
-                f"at {at}",
-                examples=() if passed else tuple(tally.top_flagged()),
-            ))
+            outcomes.append(
+                RuleOutcome(
+                    rule=f"{name}.max_flagged_share",
+                    passed=passed,
+                    observed=share,
+                    limit=rules.max_flagged_share,
+                    detail=f"{tally.flagged_docs} of {self.scanned} {_plural(self.scanned, what)} "
+                    f"at {at}",
+                    examples=() if passed else tuple(tally.top_flagged()),
+                )
+            )
         if rules.max_risk is not None:
             passed = tally.max_risk <= rules.max_risk
             top = tally.top_hits()
-            detail = (f"highest risk {top[0].risk:.4f} in {top[0].id} ({top[0].ref})"
-                      if top else "no matches")
-            outcomes.append(RuleOutcome(
-                rule=f"{name}.max_risk",
-                passed=passed,
-                observed=tally.max_risk,
-                limit=rules.max_risk,
-                detail=detail,
-                examples=() if passed else tuple(o for o in top if o.risk > rules.max_risk),
-            ))
+            detail = (
+                f"highest risk {top[0].risk:.4f} in {top[0].id} ({top[0].ref})"
+                if top
+                else "no matches"
+            )
+            outcomes.append(
+                RuleOutcome(
+                    rule=f"{name}.max_risk",
+                    passed=passed,
+                    observed=tally.max_risk,
+                    limit=rules.max_risk,
+                    detail=detail,
+                    examples=() if passed else tuple(o for o in top if o.risk > rules.max_risk),
+                )
+            )
         if rules.zero_tolerance:
             passed = tally.hit_docs == 0
-            outcomes.append(RuleOutcome(
-                rule=f"{name}.zero_tolerance",
-                passed=passed,
-                observed=float(tally.hit_docs),
-                limit=0.0,
-                detail=f"{tally.hit_docs} {_plural(tally.hit_docs, hits)} "
-                "(any reported match fails)",
-                examples=() if passed else tuple(tally.top_hits()),
-            ))
+            outcomes.append(
+                RuleOutcome(
+                    rule=f"{name}.zero_tolerance",
+                    passed=passed,
+                    observed=float(tally.hit_docs),
+                    limit=0.0,
+                    detail=f"{tally.hit_docs} {_plural(tally.hit_docs, hits)} "
+                    "(any reported match fails)",
+                    examples=() if passed else tuple(tally.top_hits()),
+                )
+            )
         return outcomes
 
 

@@ -25,7 +25,8 @@ def print_summary(verdict: GateVerdict, console: Console) -> None:
         f"clearance gate: {status} — {len(verdict.rules) - failed} of {len(verdict.rules)} rules "
         f"passed; {counts.scanned} documents scanned ({counts.keep} keep, {counts.review} review, "
         f"{counts.remove} remove), {counts.rejected} rejected",
-        highlight=False, soft_wrap=True,
+        highlight=False,
+        soft_wrap=True,
     )
     for outcome in verdict.rules:
         mark = "[green]pass[/]" if outcome.passed else "[bold red]FAIL[/]"
@@ -33,13 +34,15 @@ def print_summary(verdict: GateVerdict, console: Console) -> None:
         console.print(
             f"{mark}  {outcome.rule}: {_number(outcome, outcome.observed)} {relation} "
             f"{_number(outcome, outcome.limit)} — {escape(outcome.detail)}",
-            highlight=False, soft_wrap=True,
+            highlight=False,
+            soft_wrap=True,
         )
         if not outcome.passed:
             for example in outcome.examples[:PRINTED_EXAMPLES]:
                 what = example.error or f"risk {example.risk:.2f} {example.decision}, {example.ref}"
-                console.print(f"        {escape(example.id)}: {escape(what)}",
-                              highlight=False, soft_wrap=True)
+                console.print(
+                    f"        {escape(example.id)}: {escape(what)}", highlight=False, soft_wrap=True
+                )
 
 
 def _number(outcome: RuleOutcome, value: float) -> str:

@@ -50,8 +50,9 @@ def read_results(path: Path | str) -> Iterator[dict[str, Any]]:
         yield from read_shard_results(path)
     elif path.is_dir():
         raise GateInputError(
-            path, f"not a scan-shards output folder (no {SHARD_REPORT}); give the --out folder "
-            "of `clearance scan-shards` or a `clearance scan --out` JSONL file"
+            path,
+            f"not a scan-shards output folder (no {SHARD_REPORT}); give the --out folder "
+            "of `clearance scan-shards` or a `clearance scan --out` JSONL file",
         )
     elif not path.exists():
         raise GateInputError(path, "does not exist")
@@ -79,8 +80,11 @@ def check_result(record: Any, path: Path, line: int | None) -> dict[str, Any]:
     if not isinstance(record, dict):
         raise bad("a result must be a JSON object")
     if "decision" not in record:
-        hint = " (this looks like documents: drop --from-results to scan them)" if (
-            "text" in record) else ""
+        hint = (
+            " (this looks like documents: drop --from-results to scan them)"
+            if ("text" in record)
+            else ""
+        )
         raise bad(f"not a scan result: no 'decision'{hint}")
     decision = record["decision"]
     if decision is None:
@@ -127,9 +131,10 @@ def _shard_report(root: Path) -> dict[str, Any]:
     if not report.get("complete"):
         totals = report.get("totals", {})
         raise GateInputError(
-            path, f"the scan-shards run is incomplete ({totals.get('shards_done', '?')} of "
+            path,
+            f"the scan-shards run is incomplete ({totals.get('shards_done', '?')} of "
             f"{totals.get('shards', '?')} shards done); finish it (rerun the same command) "
-            "before gating"
+            "before gating",
         )
     if not isinstance(report.get("shards"), list):
         raise GateInputError(path, "the report lists no shards")
@@ -144,6 +149,10 @@ def _shard_records(root: Path, shard: dict[str, Any]) -> Iterator[dict[str, Any]
     for relative in shard.get("outputs", []):
         path = root / relative
         folder = Path(relative).parts[0]
+        if not path.is_file():
+            raise GateInputError(
+                path, "listed in report.json but missing; the folder was changed after the run"
+            )
         if folder == REJECTS:
             for number, record in _jsonl_objects(path):
                 rejected += 1
@@ -164,8 +173,12 @@ def _shard_records(root: Path, shard: dict[str, Any]) -> Iterator[dict[str, Any]
 
 
 def _rejected(record: dict[str, Any]) -> dict[str, Any]:
-    return {"id": record.get("id"), "decision": None,
-            "error": record.get("reason") or "rejected", "reason_kind": record.get("reason_kind")}
+    return {
+        "id": record.get("id"),
+        "decision": None,
+        "error": record.get("reason") or "rejected",
+        "reason_kind": record.get("reason_kind"),
+    }
 
 
 def _clearance(record: Any, path: Path, number: int | None) -> Any:

@@ -24,8 +24,9 @@ def document_files(inputs: Iterable[Path | str]) -> list[Path]:
     for given in inputs:
         path = Path(given)
         if path.is_dir():
-            found = sorted(p for p in path.rglob("*") if p.is_file() and p.name.endswith(
-                DOCUMENT_SUFFIXES))
+            found = sorted(
+                p for p in path.rglob("*") if p.is_file() and p.name.endswith(DOCUMENT_SUFFIXES)
+            )
             if not found:
                 raise GateInputError(path, f"holds no {', '.join(DOCUMENT_SUFFIXES)} files")
             files.extend(found)
@@ -70,8 +71,9 @@ def _scan_batch(
     docs = [r for r in batch if isinstance(r, InputDocument)]
     scanned = iter(scanner.scan_many([d.text for d in docs], ids=[d.id for d in docs]))
     for record in batch:
-        result = (rejected_dict(record) if isinstance(record, RejectedRecord)
-                  else next(scanned).to_dict())
+        result = (
+            rejected_dict(record) if isinstance(record, RejectedRecord) else next(scanned).to_dict()
+        )
         if save_to is not None:
             save_to.write(json.dumps(result, ensure_ascii=False) + "\n")
         yield result

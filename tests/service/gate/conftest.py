@@ -61,8 +61,9 @@ def gate_docs(small_corpora, web_docs) -> list[dict[str, str]]:
 @pytest.fixture(scope="session")
 def gate_results(verbatim_scanner, gate_docs) -> list[dict[str, Any]]:
     """The scanner's own results for the shard, in their JSON form."""
-    scanned = verbatim_scanner.scan_many([d["text"] for d in gate_docs],
-                                         ids=[d["id"] for d in gate_docs])
+    scanned = verbatim_scanner.scan_many(
+        [d["text"] for d in gate_docs], ids=[d["id"] for d in gate_docs]
+    )
     results = [r.to_dict() for r in scanned]
     for result in results:
         expected = EXPECTED.get(result["id"])
@@ -92,15 +93,29 @@ def docs_jsonl(tmp_path_factory, gate_docs) -> Path:
 @pytest.fixture(scope="session")
 def docs_with_reject_jsonl(tmp_path_factory, gate_docs) -> Path:
     """The same shard plus one record that cannot be scanned (its text is not a string)."""
-    return write_jsonl(tmp_path_factory.mktemp("gate-docs") / "shard.jsonl", gate_docs,
-                       ('{"id": "broken-1", "text": 42}',))
+    return write_jsonl(
+        tmp_path_factory.mktemp("gate-docs") / "shard.jsonl",
+        gate_docs,
+        ('{"id": "broken-1", "text": 42}',),
+    )
 
 
 @pytest.fixture(scope="session")
 def scan_results_jsonl(tmp_path_factory, small_index, docs_with_reject_jsonl) -> Path:
     """What `clearance scan --out` wrote for the shard (with its rejected record)."""
     out = tmp_path_factory.mktemp("gate-scan") / "results.jsonl"
-    run = CliRunner().invoke(app, ["scan", str(docs_with_reject_jsonl), "--index",
-                                   str(small_index), "--tiers", "verbatim", "--out", str(out)])
+    run = CliRunner().invoke(
+        app,
+        [
+            "scan",
+            str(docs_with_reject_jsonl),
+            "--index",
+            str(small_index),
+            "--tiers",
+            "verbatim",
+            "--out",
+            str(out),
+        ],
+    )
     assert run.exit_code == 0, run.output
     return out

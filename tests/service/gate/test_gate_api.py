@@ -9,13 +9,20 @@ import pytest
 from indexer.manifest import ClearanceIndexError
 from service.gate import GateInputError, GatePolicy, GatePolicyError, evaluate, gate
 
-POLICY = GatePolicy.from_dict({
-    "kinds": {"benchmark": {"max_flagged_share": 0.0, "max_risk": 0.8},
-              "copyright": {"max_flagged_share": 0.05}},
-    "corpora": {"gsm8k-test": {"zero_tolerance": True}, "mmlu-test": {"zero_tolerance": True}},
-})
-FAILED = ["kinds.benchmark.max_flagged_share", "kinds.benchmark.max_risk",
-          "corpora.gsm8k-test.zero_tolerance"]
+POLICY = GatePolicy.from_dict(
+    {
+        "kinds": {
+            "benchmark": {"max_flagged_share": 0.0, "max_risk": 0.8},
+            "copyright": {"max_flagged_share": 0.05},
+        },
+        "corpora": {"gsm8k-test": {"zero_tolerance": True}, "mmlu-test": {"zero_tolerance": True}},
+    }
+)
+FAILED = [
+    "kinds.benchmark.max_flagged_share",
+    "kinds.benchmark.max_risk",
+    "corpora.gsm8k-test.zero_tolerance",
+]
 
 
 def rules_of(verdict):
@@ -33,17 +40,18 @@ def test_gate_scans_inputs_and_agrees_with_the_scanner(small_index, docs_jsonl, 
 
 
 def test_gate_passes_a_set_within_the_policy(small_index, docs_jsonl):
-    lenient = GatePolicy.from_dict({"overall": {"max_flagged_share": 0.05},
-                                    "corpora": {"mmlu-test": {"zero_tolerance": True}}})
+    lenient = GatePolicy.from_dict(
+        {"overall": {"max_flagged_share": 0.05}, "corpora": {"mmlu-test": {"zero_tolerance": True}}}
+    )
     verdict = gate([docs_jsonl.parent], index=small_index, policy=lenient, tiers=("verbatim",))
     assert verdict.passed and verdict.failures == ()
     assert verdict.counts.scanned == 60  # the folder stands for its JSONL file
 
 
-def test_gate_from_scan_results_matches_a_fresh_scan(small_index, scan_results_jsonl,
-                                                     docs_with_reject_jsonl):
-    scanned = gate([docs_with_reject_jsonl], index=small_index, policy=POLICY,
-                   tiers=("verbatim",))
+def test_gate_from_scan_results_matches_a_fresh_scan(
+    small_index, scan_results_jsonl, docs_with_reject_jsonl
+):
+    scanned = gate([docs_with_reject_jsonl], index=small_index, policy=POLICY, tiers=("verbatim",))
     reread = gate(results=[scan_results_jsonl], policy=POLICY)
 
     assert reread.counts == scanned.counts and reread.counts.rejected == 1
@@ -54,8 +62,9 @@ def test_gate_from_scan_results_matches_a_fresh_scan(small_index, scan_results_j
 
 def test_results_out_saves_what_a_later_gate_can_reread(small_index, docs_jsonl, tmp_path):
     saved = tmp_path / "saved" / "results.jsonl"
-    first = gate([docs_jsonl], index=small_index, policy=POLICY, tiers=("verbatim",),
-                 results_out=saved)
+    first = gate(
+        [docs_jsonl], index=small_index, policy=POLICY, tiers=("verbatim",), results_out=saved
+    )
     lines = saved.read_text(encoding="utf-8").splitlines()
     again = gate(results=[saved], policy=POLICY, index=small_index)
 

@@ -30,9 +30,11 @@ zero_tolerance = true
 @pytest.fixture
 def policies(tmp_path) -> dict[str, Path]:
     paths = {}
-    for name, text in {"failing": FAILING, "passing": PASSING,
-                       "broken": FAILING.replace("max_flagged_share = 0.0",
-                                                 "max_flagged_share = 2")}.items():
+    for name, text in {
+        "failing": FAILING,
+        "passing": PASSING,
+        "broken": FAILING.replace("max_flagged_share = 0.0", "max_flagged_share = 2"),
+    }.items():
         paths[name] = tmp_path / f"{name}.toml"
         paths[name].write_text(text, encoding="utf-8")
     return paths
@@ -44,8 +46,17 @@ def run_gate(*args: str | Path):
 
 def test_exit_0_on_pass_with_summary_and_report(small_index, docs_jsonl, policies, tmp_path):
     report = tmp_path / "out" / "gate.json"
-    run = run_gate("--index", small_index, "--policy", policies["passing"], "--tiers",
-                   "verbatim", "--report", report, docs_jsonl)
+    run = run_gate(
+        "--index",
+        small_index,
+        "--policy",
+        policies["passing"],
+        "--tiers",
+        "verbatim",
+        "--report",
+        report,
+        docs_jsonl,
+    )
 
     assert run.exit_code == 0, run.output
     assert "clearance gate: PASS" in run.output
@@ -54,11 +65,21 @@ def test_exit_0_on_pass_with_summary_and_report(small_index, docs_jsonl, policie
     assert data["passed"] is True and data["documents"]["scanned"] == 60
 
 
-def test_exit_1_on_policy_failure_names_rules_and_documents(small_index, docs_jsonl, policies,
-                                                           tmp_path):
+def test_exit_1_on_policy_failure_names_rules_and_documents(
+    small_index, docs_jsonl, policies, tmp_path
+):
     report = tmp_path / "gate.json"
-    run = run_gate("--index", small_index, "--policy", policies["failing"], "--tiers",
-                   "verbatim", "--report", report, docs_jsonl)
+    run = run_gate(
+        "--index",
+        small_index,
+        "--policy",
+        policies["failing"],
+        "--tiers",
+        "verbatim",
+        "--report",
+        report,
+        docs_jsonl,
+    )
 
     assert run.exit_code == 1, run.output
     assert "clearance gate: FAIL" in run.output
@@ -66,13 +87,16 @@ def test_exit_1_on_policy_failure_names_rules_and_documents(small_index, docs_js
     assert "FAIL  corpora.gsm8k-test.zero_tolerance: 3 > 0" in run.output
     assert "c4-110: risk 1.00 remove, gsm8k-test/" in run.output
     data = json.loads(report.read_text(encoding="utf-8"))
-    assert data["failed_rules"] == ["kinds.benchmark.max_flagged_share",
-                                    "corpora.gsm8k-test.zero_tolerance"]
+    assert data["failed_rules"] == [
+        "kinds.benchmark.max_flagged_share",
+        "corpora.gsm8k-test.zero_tolerance",
+    ]
 
 
 def test_from_results_rereads_a_scan_without_an_index(scan_results_jsonl, policies, tmp_path):
-    run = run_gate("--from-results", "--policy", policies["passing"], "--report", "-",
-                   scan_results_jsonl)
+    run = run_gate(
+        "--from-results", "--policy", policies["passing"], "--report", "-", scan_results_jsonl
+    )
 
     assert run.exit_code == 0, run.output
     data = json.loads(run.stdout)
@@ -91,8 +115,9 @@ def test_from_results_rereads_a_scan_without_an_index(scan_results_jsonl, polici
         ("unknown corpus", "no corpus 'gsm8k-tset'"),
     ],
 )
-def test_exit_2_when_the_gate_cannot_decide(case, message, small_index, docs_jsonl, policies,
-                                            tmp_path):
+def test_exit_2_when_the_gate_cannot_decide(
+    case, message, small_index, docs_jsonl, policies, tmp_path
+):
     index = ["--index", small_index, "--tiers", "verbatim"]
     typo = tmp_path / "typo.toml"
     typo.write_text(FAILING.replace("gsm8k-test", "gsm8k-tset"), encoding="utf-8")
@@ -101,8 +126,12 @@ def test_exit_2_when_the_gate_cannot_decide(case, message, small_index, docs_jso
         "missing input": [*index, "--policy", policies["passing"], tmp_path / "absent.jsonl"],
         "no index": ["--index", tmp_path, "--policy", policies["passing"], docs_jsonl],
         "scan without index": ["--policy", policies["passing"], docs_jsonl],
-        "documents given as results": ["--from-results", "--policy", policies["passing"],
-                                       docs_jsonl],
+        "documents given as results": [
+            "--from-results",
+            "--policy",
+            policies["passing"],
+            docs_jsonl,
+        ],
         "unknown corpus": [*index, "--policy", typo, docs_jsonl],
     }[case]
     report = tmp_path / "gate.json"
@@ -120,12 +149,23 @@ def test_usage_error_is_exit_2():
 def test_installed_command_exit_codes(small_index, docs_jsonl, policies, tmp_path):
     """The real console script in a real process, as CI runs it."""
     script = Path(sys.executable).with_name("clearance")
-    common = ["--index", str(small_index), "--tiers", "verbatim", "--report",
-              str(tmp_path / "r.json"), str(docs_jsonl)]
+    common = [
+        "--index",
+        str(small_index),
+        "--tiers",
+        "verbatim",
+        "--report",
+        str(tmp_path / "r.json"),
+        str(docs_jsonl),
+    ]
 
     def code(policy: Path) -> int:
-        done = subprocess.run([str(script), "gate", "--policy", str(policy), *common],
-                              capture_output=True, text=True, timeout=120)
+        done = subprocess.run(
+            [str(script), "gate", "--policy", str(policy), *common],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         return done.returncode
 
     assert [code(policies[p]) for p in ("passing", "failing", "broken")] == [0, 1, 2]
