@@ -14,12 +14,16 @@ change in the scanner shows up here with a clear message.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 from typer.testing import CliRunner
 
+from indexer.build import build_index
+from indexer.manifest import IndexSettings
+from indexer.normalize import NormalizationSettings
 from service.cli import app
 from service.scanner import Scanner, ScanSettings
 
@@ -118,4 +122,23 @@ def scan_results_jsonl(tmp_path_factory, small_index, docs_with_reject_jsonl) ->
         ],
     )
     assert run.exit_code == 0, run.output
+    return out
+
+
+@pytest.fixture(scope="session")
+def other_index(tmp_path_factory, small_corpora, embedder) -> Path:
+    """Five MMLU items: an index with other corpora than the small one, same settings."""
+    out = tmp_path_factory.mktemp("other-index") / "index"
+    mmlu = small_corpora[3]
+    build_index(out, [replace(mmlu, items=mmlu.items[:5])], embedder=embedder)
+    return out
+
+
+@pytest.fixture(scope="session")
+def mismatched_index(tmp_path_factory, small_corpora, embedder) -> Path:
+    """An index normalized otherwise (accents kept), as another Clearance version might build."""
+    out = tmp_path_factory.mktemp("mismatched-index") / "index"
+    mmlu = small_corpora[3]
+    settings = IndexSettings(normalization=NormalizationSettings(fold_accents=False))
+    build_index(out, [replace(mmlu, items=mmlu.items[:5])], settings=settings, embedder=embedder)
     return out

@@ -113,10 +113,11 @@ def test_from_results_rereads_a_scan_without_an_index(scan_results_jsonl, polici
         ("scan without index", "scanning needs --index"),
         ("documents given as results", "drop --from-results to scan them"),
         ("unknown corpus", "no corpus 'gsm8k-tset'"),
+        ("index mismatch", "the index was built with other settings"),
     ],
 )
 def test_exit_2_when_the_gate_cannot_decide(
-    case, message, small_index, docs_jsonl, policies, tmp_path
+    case, message, small_index, mismatched_index, docs_jsonl, policies, tmp_path
 ):
     index = ["--index", small_index, "--tiers", "verbatim"]
     typo = tmp_path / "typo.toml"
@@ -133,6 +134,15 @@ def test_exit_2_when_the_gate_cannot_decide(
             docs_jsonl,
         ],
         "unknown corpus": [*index, "--policy", typo, docs_jsonl],
+        "index mismatch": [
+            "--index",
+            mismatched_index,
+            "--tiers",
+            "verbatim",
+            "--policy",
+            policies["passing"],
+            docs_jsonl,
+        ],
     }[case]
     report = tmp_path / "gate.json"
     run = run_gate("--report", report, *args)

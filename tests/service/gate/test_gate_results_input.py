@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from gate_shard_layout import write_shard_folder
 from typer.testing import CliRunner
 
-from indexer.build import build_index
 from indexer.manifest import IndexMismatchError
 from service.cli import app
 from service.gate import GateInputError, GatePolicy, evaluate, gate, read_results
@@ -164,12 +162,8 @@ def test_incomplete_or_altered_shard_folders_are_refused(shard_folder, tmp_path)
         gate(results=[tmp_path], policy=POLICY)
 
 
-def test_shard_folder_scanned_with_another_index_is_a_mismatch(
-    shard_folder, tmp_path, small_corpora, embedder
-):
-    other = tmp_path / "other-index"
-    mmlu = small_corpora[3]
-    build_index(other, [replace(mmlu, items=mmlu.items[:5])], embedder=embedder)
+def test_shard_folder_scanned_with_another_index_is_a_mismatch(shard_folder, tmp_path, other_index):
+    other = other_index
     with pytest.raises(IndexMismatchError, match="corpora differ"):
         gate(results=[shard_folder], policy=GatePolicy.from_dict({}), index=other)
 
