@@ -2,13 +2,13 @@
 
 Sixty C4 documents; four carry something from the small index:
 
-    c4-110  a whole GSM8K test item            -> remove (benchmark)
-    c4-120  the first 12 words of another one  -> review (benchmark)
-    c4-130  the first 6 words of a third       -> reported match, still keep (benchmark)
-    c4-140  70 words of an indexed book        -> remove (copyright)
+    c4-110  a whole GSM8K test item                        -> remove (benchmark)
+    c4-120  the shortest opening of another one at review  -> review (benchmark)
+    c4-130  the shortest opening of a third that matches   -> reported match, still keep
+    c4-140  70 words of an indexed book                    -> remove (copyright)
 
-The fixtures check those decisions once, so a rule test that fails points at the gate, and a
-change in the scanner shows up here with a clear message.
+The two fragments are sized by asking the scanner, so the fixture follows scoring changes; the
+fixtures then check every decision once, so a rule test that fails points at the gate.
 """
 
 from __future__ import annotations
@@ -50,14 +50,24 @@ def verbatim_scanner(small_index) -> Scanner:
     return Scanner.load(small_index, settings=ScanSettings(tiers=("verbatim",)))
 
 
+def shortest_opening(scanner: Scanner, page: str, item: str, decision: str) -> str:
+    """``page`` with the fewest opening words of ``item`` the scanner reports at ``decision``."""
+    for count in range(3, len(item.split()) + 1):
+        doc = hide(page, first_words(item, count))
+        result = scanner.scan(doc)
+        if result.matches and result.decision.value == decision:
+            return doc
+    raise AssertionError(f"no opening of the item scans as {decision}: {item[:80]!r}")
+
+
 @pytest.fixture(scope="session")
-def gate_docs(small_corpora, web_docs) -> list[dict[str, str]]:
+def gate_docs(small_corpora, web_docs, verbatim_scanner) -> list[dict[str, str]]:
     gsm8k = small_corpora[0].items
     book = small_corpora[4].items[0].text
     docs = {f"c4-{i}": web_docs[i] for i in HAYSTACK}
     docs["c4-110"] = hide(docs["c4-110"], gsm8k[7].text)
-    docs["c4-120"] = hide(docs["c4-120"], first_words(gsm8k[20].text, 12))
-    docs["c4-130"] = hide(docs["c4-130"], first_words(gsm8k[30].text, 6))
+    docs["c4-120"] = shortest_opening(verbatim_scanner, docs["c4-120"], gsm8k[20].text, "review")
+    docs["c4-130"] = shortest_opening(verbatim_scanner, docs["c4-130"], gsm8k[30].text, "keep")
     docs["c4-140"] = hide(docs["c4-140"], " ".join(book.split()[5000:5070]))
     return [{"id": doc_id, "text": text} for doc_id, text in docs.items()]
 
