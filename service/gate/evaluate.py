@@ -123,8 +123,11 @@ class _ScopeTally:
     """What one scope saw: flagged and matching documents, the riskiest ones first."""
 
     flagged: Flagged
+    # Documents at or above this risk count for zero tolerance.
+    zero_tolerance_min_risk: float = 0.0
     flagged_docs: int = 0
     hit_docs: int = 0
+    zero_tolerance_docs: int = 0
     max_risk: float = 0.0
     _seen: int = 0
     _top_hits: list[tuple[float, int, Offender]] = field(default_factory=list)
@@ -133,6 +136,8 @@ class _ScopeTally:
     def add(self, offender: Offender) -> None:
         self._seen += 1
         self.hit_docs += 1
+        if offender.risk >= self.zero_tolerance_min_risk:
+            self.zero_tolerance_docs += 1
         self.max_risk = max(self.max_risk, offender.risk)
         _keep_top(self._top_hits, (offender.risk, -self._seen, offender))
         if self.flagged.includes(offender.decision):
@@ -158,7 +163,10 @@ class GateTally:
 
     def __init__(self, policy: GatePolicy):
         self.policy = policy
-        self.scopes = {name: _ScopeTally(policy.flagged_for(r)) for name, r in policy.scopes()}
+        self.scopes = {
+            name: _ScopeTally(policy.flagged_for(r), r.zero_tolerance_min_risk)
+            for name, r in policy.scopes()
+        }
         self.scanned = 0
         self.decisions = {"keep": 0, "review": 0, "remove": 0}
         self.rejected = 0
@@ -250,16 +258,21 @@ class GateTally:
                 )
             )
         if rules.zero_tolerance:
-            passed = tally.hit_docs == 0
+            count, floor = tally.zero_tolerance_docs, rules.zero_tolerance_min_risk
+            passed = count == 0
+            counted = (
+                f"any match at risk >= {floor:g} fails" if floor else "any reported match fails"
+            )
             outcomes.append(
                 RuleOutcome(
                     rule=f"{name}.zero_tolerance",
                     passed=passed,
-                    observed=float(tally.hit_docs),
+                    observed=float(count),
                     limit=0.0,
-                    detail=f"{tally.hit_docs} {_plural(tally.hit_docs, hits)} "
-                    "(any reported match fails)",
-                    examples=() if passed else tuple(tally.top_hits()),
+                    detail=f"{count} {_plural(count, hits)} ({counted})",
+                    examples=()
+                    if passed
+                    else tuple(o for o in tally.top_hits() if o.risk >= floor),
                 )
             )
         return outcomes

@@ -75,6 +75,10 @@ class ScopeRules(BaseModel):
     max_risk: float | None = Field(default=None, ge=0.0, le=1.0)
     # Any reported match fails the gate, flagged or not: for sets you will evaluate on.
     zero_tolerance: bool = False
+    # Matches weaker than this do not count for zero_tolerance. The scanner reports matches
+    # from risk 0.2; on 1,300 real C4 pages two stock phrases ("from 5 pm to 9 pm") matched
+    # GSM8K at 0.21 and 0.27, while 8 words of a GSM8K problem score about 0.26 (BENCHMARKS.md).
+    zero_tolerance_min_risk: float = Field(default=0.0, ge=0.0, le=1.0)
     # Overrides the policy-wide ``flagged`` for this scope.
     flagged: Flagged | None = Field(default=None, strict=False)
 
@@ -82,6 +86,8 @@ class ScopeRules(BaseModel):
     def _sets_a_rule(self) -> ScopeRules:
         if self.max_flagged_share is None and self.max_risk is None and not self.zero_tolerance:
             raise ValueError("sets no rule; give max_flagged_share, max_risk or zero_tolerance")
+        if self.zero_tolerance_min_risk and not self.zero_tolerance:
+            raise ValueError("zero_tolerance_min_risk only applies with zero_tolerance = true")
         return self
 
 

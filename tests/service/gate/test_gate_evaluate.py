@@ -97,6 +97,22 @@ def test_zero_tolerance_fails_on_a_match_the_scanner_would_keep(gate_results):
     assert not verdict.passed
 
 
+def test_zero_tolerance_min_risk_sets_which_matches_count(gate_results):
+    weak = next(r for r in gate_results if r["id"] == "c4-130")["risk"]
+    only_keep_hit = [r for r in gate_results if r["id"] not in ("c4-110", "c4-120", "c4-140")]
+
+    def zero_tolerance(floor: float):
+        rules = {"zero_tolerance": True, "zero_tolerance_min_risk": floor}
+        return judge(only_keep_hit, corpora={"gsm8k-test": rules}).rule(
+            "corpora.gsm8k-test.zero_tolerance"
+        )
+
+    assert not zero_tolerance(weak).passed  # inclusive: a match at the floor counts
+    above = zero_tolerance(round(weak + 0.01, 4))
+    assert above.passed and above.observed == 0
+    assert f"risk >= {round(weak + 0.01, 4):g}" in above.detail
+
+
 def test_zero_tolerance_passes_for_a_corpus_nothing_matched(gate_results):
     verdict = judge(
         gate_results,

@@ -174,6 +174,12 @@ def test_yaml_syntax_error_names_the_line(tmp_path):
             1,
             ["corpora.mmlu-test", "sets no rule"],
         ),
+        (
+            "gate.toml",
+            '[corpora."mmlu-test"]\nmax_risk = 0.5\nzero_tolerance_min_risk = 0.3\n',
+            1,
+            ["corpora.mmlu-test", "only applies with zero_tolerance = true"],
+        ),
     ],
 )
 def test_semantic_errors_name_the_key_and_its_line(tmp_path, name, text, line, words):
