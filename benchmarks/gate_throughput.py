@@ -22,12 +22,14 @@ from service.gate import GatePolicy, gate
 from service.scanner import Scanner, ScanSettings
 
 CORPORA = ["gsm8k-test", "truthfulqa", "humaneval"]
-POLICY = GatePolicy.from_dict({
-    "max_rejected_share": 0.01,
-    "overall": {"max_flagged_share": 0.01},
-    "kinds": {"benchmark": {"max_flagged_share": 0.001, "max_risk": 0.9}},
-    "corpora": {"gsm8k-test": {"zero_tolerance": True}, "humaneval": {"zero_tolerance": True}},
-})
+POLICY = GatePolicy.from_dict(
+    {
+        "max_rejected_share": 0.01,
+        "overall": {"max_flagged_share": 0.01},
+        "kinds": {"benchmark": {"max_flagged_share": 0.001, "max_risk": 0.9}},
+        "corpora": {"gsm8k-test": {"zero_tolerance": True}, "humaneval": {"zero_tolerance": True}},
+    }
+)
 
 
 def web_documents(folder: Path) -> Path:
@@ -67,8 +69,13 @@ def main() -> None:
             bare_times.append(time.perf_counter() - started)
 
             started = time.perf_counter()
-            scanned = gate([docs], policy=POLICY, scanner=scanner, batch_size=args.batch_size,
-                           results_out=saved)
+            scanned = gate(
+                [docs],
+                policy=POLICY,
+                scanner=scanner,
+                batch_size=args.batch_size,
+                results_out=saved,
+            )
             gate_times.append(time.perf_counter() - started)
         bare, gated = min(bare_times), min(gate_times)
 
@@ -85,20 +92,29 @@ def main() -> None:
         reread = min(reread_times)
 
     docs_count = scanned.counts.total
-    print(f"# gate throughput, tiers={args.tiers}, best of {args.repeats}, "
-          f"revision {git_revision()}")
+    print(
+        f"# gate throughput, tiers={args.tiers}, best of {args.repeats}, revision {git_revision()}"
+    )
     print(f"# machine: {machine()}")
     print(f"# index: {', '.join(f'{c.name} {c.record.items}' for c in scanner.index.corpora)}")
-    print(f"# verdict on the web pages: {'PASS' if scanned.passed else 'FAIL'} "
-          f"({', '.join(r.rule for r in scanned.failures) or 'no failed rules'}); "
-          f"{scanned.counts.keep} keep, {scanned.counts.review} review, "
-          f"{scanned.counts.remove} remove")
-    print(f"bare scan_many:         {docs_count} docs in {bare:6.2f} s "
-          f"({docs_count / bare:8.1f} docs/s)")
-    print(f"gate (scan + judge):    {docs_count} docs in {gated:6.2f} s "
-          f"({docs_count / gated:8.1f} docs/s, {100 * (gated - bare) / bare:+.1f} % vs bare)")
-    print(f"gate --from-results:    {regated.counts.total} results in {reread:6.2f} s "
-          f"({regated.counts.total / reread:8.0f} results/s)")
+    print(
+        f"# verdict on the web pages: {'PASS' if scanned.passed else 'FAIL'} "
+        f"({', '.join(r.rule for r in scanned.failures) or 'no failed rules'}); "
+        f"{scanned.counts.keep} keep, {scanned.counts.review} review, "
+        f"{scanned.counts.remove} remove"
+    )
+    print(
+        f"bare scan_many:         {docs_count} docs in {bare:6.2f} s "
+        f"({docs_count / bare:8.1f} docs/s)"
+    )
+    print(
+        f"gate (scan + judge):    {docs_count} docs in {gated:6.2f} s "
+        f"({docs_count / gated:8.1f} docs/s, {100 * (gated - bare) / bare:+.1f} % vs bare)"
+    )
+    print(
+        f"gate --from-results:    {regated.counts.total} results in {reread:6.2f} s "
+        f"({regated.counts.total / reread:8.0f} results/s)"
+    )
 
 
 if __name__ == "__main__":
