@@ -41,7 +41,7 @@ def run_gate(
 ) -> int:
     to_stdout = str(report) == "-"
     console = Console(stderr=to_stdout, highlight=False)
-    err = Console(stderr=True, highlight=False)
+    err = Console(stderr=True, highlight=False, soft_wrap=True)  # one line per error in CI logs
     try:
         if from_results and results_out is not None:
             raise ValueError("--results-out saves a fresh scan; it has no use with --from-results")
