@@ -274,6 +274,37 @@ def serve(
     run_server(settings)
 
 
+@app.command("gate")
+def gate(
+    inputs: Annotated[list[Path], typer.Argument(
+        help="Documents to scan (JSONL of {id, text}, .txt, folders of them); with "
+        "--from-results: `clearance scan --out` files or `clearance scan-shards` --out folders.")],
+    policy: Annotated[Path, typer.Option("--policy", help="Gate policy, .toml or .yaml.")],
+    index: Annotated[Path | None, typer.Option(
+        "--index", help="Index folder; needed to scan, optional with --from-results.")] = None,
+    from_results: Annotated[bool, typer.Option(
+        "--from-results", help="Judge an earlier scan's results instead of scanning.")] = False,
+    report: Annotated[Path, typer.Option(
+        "--report", help="Where to write the JSON report ('-' for stdout).")] = Path(
+        "gate-report.json"),
+    results_out: Annotated[Path | None, typer.Option(
+        "--results-out", help="Also save the scan's results (JSONL) for a later re-gate.")] = None,
+    tiers: Annotated[str, typer.Option(help=TIERS_HELP)] = "verbatim,paraphrase",
+    text_field: Annotated[str, typer.Option(help="JSONL field holding the text.")] = "text",
+    id_field: Annotated[str, typer.Option(help="JSONL field holding the id.")] = "id",
+    batch_size: Annotated[int, typer.Option(help="Documents per scanner call.")] = 32,
+) -> None:
+    """Pass or fail a set of documents against a gate policy: exit 0 pass, 1 fail, 2 error."""
+    from service.gate.command import run_gate
+
+    code = run_gate(
+        inputs, policy=policy, index=index, from_results=from_results, report=report,
+        results_out=results_out, tiers=tiers, text_field=text_field, id_field=id_field,
+        batch_size=batch_size,
+    )
+    raise typer.Exit(code)
+
+
 def main() -> None:  # pragma: no cover
     logging.basicConfig(level=logging.WARNING)
     app()
