@@ -43,6 +43,9 @@ class ParaphraseSettings:
     # Embed every window of every size instead of the rare-term selection (the baseline that
     # benchmarks/paraphrase.py compares against).
     exhaustive: bool = False
+    # Skip text that strong verbatim evidence already explains. Verifier training turns this
+    # off to see the pairs of lightly reworded items too.
+    mask_verbatim: bool = True
 
 
 @dataclass(frozen=True)
@@ -81,7 +84,9 @@ class ParaphraseMatcher:
             covered = [
                 (e.evidence.doc_start, e.evidence.doc_end)
                 for e in found
-                if e.evidence.confidence >= 0.95 and e.evidence.ref_tokens >= 16
+                if self.settings.mask_verbatim
+                and e.evidence.confidence >= 0.95
+                and e.evidence.ref_tokens >= 16
             ]
             windows.extend(self._windows(doc_no, doc, covered))
         results: list[list[ItemEvidence]] = [[] for _ in docs]

@@ -33,15 +33,25 @@ from reference_corpora.catalog import data_dir
 from reference_corpora.suite import Case, SuiteData, training_suite
 from service.verifier import FEATURES, MODEL_RESOURCE, ReferenceView, Verdict, pair_features
 
-# Target false-positive rate on hard-negative pairs when choosing the acceptance threshold.
-TARGET_PAIR_FPR = 0.005
+# Share of hard-negative documents (their best pair) that may pass the acceptance threshold,
+# below the 1% target of issue 3 to leave room for what the held-out set does not show.
+TARGET_DOC_FPR = 0.005
 
 
 @dataclass
 class Example:
     features: dict[str, float]
     label: int
-    source: str
+    source: str  # suite category or sentence-pair dataset
+    doc: str  # the document (or sentence pair) it came from: splits and doc-level rates
+
+    def to_json(self) -> str:
+        return json.dumps({"f": self.features, "y": self.label, "s": self.source, "d": self.doc})
+
+    @classmethod
+    def from_json(cls, line: str) -> Example:
+        row = json.loads(line)
+        return cls(row["f"], row["y"], row["s"], row["d"])
 
 
 class FeatureCollector:
@@ -72,7 +82,7 @@ def collect_scan_pairs(scanner, cases: list[Case]) -> list[Example]:
         for doc_text, window_start, window_end, ref, features in collector.seen:
             case = docs_by_text[doc_text]
             label = int(_is_hidden_item(scanner, case, ref, doc_text, window_start, window_end))
-            examples.append(Example(features, label, case.category))
+            examples.append(Example(features, label, case.category, case.doc_id))
     return examples
 
 
@@ -113,8 +123,8 @@ def sentence_pairs(embedder, settings, root: Path, limit: int, seed: int) -> lis
     first_vectors = embedder.encode([r[0] for r in rows])
     second_vectors = embedder.encode([r[1] for r in rows])
     examples = []
-    for (first, second, label, source), a, b in zip(
-        rows, first_vectors, second_vectors, strict=True
+    for number, ((first, second, label, source), a, b) in enumerate(
+        zip(rows, first_vectors, second_vectors, strict=True)
     ):
         ref = ReferenceView.of(first, TextMode.PROSE, settings)
         window = tokenize(second, TextMode.PROSE, settings.normalization)
@@ -123,38 +133,67 @@ def sentence_pairs(embedder, settings, root: Path, limit: int, seed: int) -> lis
         features, _ = pair_features(
             window, second, 0, len(window), ref, float(a @ b), settings.terms
         )
-        examples.append(Example(features, label, source))
+        examples.append(Example(features, label, source, f"{source}-{number}"))
     return examples
 
 
+def _matrix(examples: list[Example]) -> np.ndarray:
+    return np.array([[e.features[f] for f in FEATURES] for e in examples], dtype=np.float64)
+
+
+def doc_rates(examples: list[Example], probabilities: np.ndarray, accept_at: float) -> dict:
+    """Per source: documents, and how many were found (positives) or flagged wrongly.
+
+    A document counts as found when one of its positive pairs passes, and as flagged wrongly
+    when it hides no item and one of its pairs passes (what a scan would report).
+    """
+    docs: dict[str, dict] = {}
+    for example, p in zip(examples, probabilities, strict=True):
+        entry = docs.setdefault(
+            example.doc,
+            {"source": example.source, "positive": False, "found": False, "flagged": False},
+        )
+        if example.label:
+            entry["positive"] = True
+            entry["found"] |= bool(p >= accept_at)
+        else:
+            entry["flagged"] |= bool(p >= accept_at)
+    rates: dict[str, dict] = {}
+    for entry in docs.values():
+        row = rates.setdefault(entry["source"], {"docs": 0, "found": 0, "flagged_wrongly": 0})
+        row["docs"] += 1
+        row["found"] += int(entry["found"])
+        row["flagged_wrongly"] += int(entry["flagged"] and not entry["positive"])
+    return rates
+
+
 def fit(examples: list[Example], seed: int) -> dict:
+    """Logistic regression; threshold set on held-out documents for ``TARGET_DOC_FPR``."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import roc_auc_score
-    from sklearn.model_selection import train_test_split
+    from sklearn.model_selection import GroupShuffleSplit
 
-    x = np.array([[e.features[f] for f in FEATURES] for e in examples], dtype=np.float64)
-    y = np.array([e.label for e in examples])
-    sources = np.array([e.source for e in examples])
-    x_train, x_test, y_train, y_test, _, s_test = train_test_split(
-        x, y, sources, test_size=0.25, random_state=seed, stratify=y
+    x, y = _matrix(examples), np.array([e.label for e in examples])
+    groups = np.array([e.doc for e in examples])
+    train_rows, test_rows = next(
+        GroupShuffleSplit(n_splits=1, test_size=0.3, random_state=seed).split(x, y, groups)
     )
-    mean, scale = x_train.mean(axis=0), x_train.std(axis=0)
+    mean, scale = x[train_rows].mean(axis=0), x[train_rows].std(axis=0)
     scale[scale == 0] = 1.0
-    model = LogisticRegression(C=1.0, max_iter=2000, class_weight="balanced")
-    model.fit((x_train - mean) / scale, y_train)
-    p_test = model.predict_proba((x_test - mean) / scale)[:, 1]
-    negatives = np.sort(p_test[y_test == 0])[::-1]
-    cutoff_index = int(len(negatives) * TARGET_PAIR_FPR)
-    accept_at = float(max(0.5, negatives[cutoff_index] + 1e-6)) if len(negatives) else 0.5
-    recall = float((p_test[y_test == 1] >= accept_at).mean())
-    per_source = {
-        src: {
-            "pairs": int((s_test == src).sum()),
-            "positives": int(y_test[s_test == src].sum()),
-            "accepted": int((p_test[s_test == src] >= accept_at).sum()),
-        }
-        for src in sorted(set(s_test))
-    }
+    model = LogisticRegression(C=1.0, max_iter=5000)
+    model.fit((x[train_rows] - mean) / scale, y[train_rows])
+    p_test = model.predict_proba((x[test_rows] - mean) / scale)[:, 1]
+    held_out = [examples[i] for i in test_rows]
+
+    # Best pair of each document that hides no item: the threshold lets TARGET_DOC_FPR through.
+    hiding = {e.doc for e in held_out if e.label}
+    worst: dict[str, float] = {}
+    for example, p in zip(held_out, p_test, strict=True):
+        if example.doc not in hiding:
+            worst[example.doc] = max(worst.get(example.doc, 0.0), float(p))
+    negatives = np.sort(np.array(list(worst.values())))[::-1]
+    cutoff = negatives[int(len(negatives) * TARGET_DOC_FPR)] if len(negatives) else 0.5
+    accept_at = float(max(0.5, cutoff + 1e-6))
     return {
         "features": list(FEATURES),
         "mean": mean.tolist(),
@@ -166,21 +205,20 @@ def fit(examples: list[Example], seed: int) -> dict:
             "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "examples": len(examples),
             "positives": int(y.sum()),
-            "held_out_auc": float(roc_auc_score(y_test, p_test)),
-            "held_out_recall_at_accept": recall,
-            "held_out_negative_pairs_accepted": float((p_test[y_test == 0] >= accept_at).mean()),
-            "held_out_by_source": per_source,
+            "documents": len(set(groups)),
+            "held_out_auc": float(roc_auc_score(y[test_rows], p_test)),
+            "held_out_documents": doc_rates(held_out, p_test, accept_at),
+            "target_doc_fpr": TARGET_DOC_FPR,
             "seed": seed,
         },
     }
 
 
-def train(
-    output: Path, index_dir: Path, seed: int = 7, per_category: int = 60, negatives: int = 60
-) -> dict:
+def collect(index_dir: Path, seed: int, per_category: int, negatives: int) -> list[Example]:
+    """Scan the training suite with the paraphrase tier collecting every pair it would verify."""
     from indexer.build import ensure_index
     from indexer.embedding import Embedder
-    from service.paraphrase import ParaphraseMatcher
+    from service.paraphrase import ParaphraseMatcher, ParaphraseSettings
     from service.scanner import Scanner, ScanSettings
 
     data = SuiteData.load()
@@ -191,14 +229,13 @@ def train(
         scanner.index,
         scanner.policy,
         embedder,
+        ParaphraseSettings(mask_verbatim=False),
         verifier=FeatureCollector(scanner.index.manifest.settings.terms),
     )
     cases = training_suite(data, per_category, negatives, seed=seed)
     examples = collect_scan_pairs(scanner, cases)
     examples += sentence_pairs(embedder, scanner.index.manifest.settings, data_dir(), 1600, seed)
-    model = fit(examples, seed)
-    output.write_text(json.dumps(model, indent=2) + "\n", encoding="utf-8")
-    return model
+    return examples
 
 
 def main() -> None:
@@ -214,13 +251,26 @@ def main() -> None:
         default=Path("benchmarks/.cache/quality-index"),
         help="index of the suite's corpora (built if missing or stale)",
     )
-    args = parser.parse_args()
-    model = train(args.out, args.index, args.seed, args.per_category, args.negatives)
-    print(json.dumps(model["info"], indent=2))
-    print(
-        "coefficients:",
-        dict(zip(FEATURES, (round(c, 3) for c in model["coefficients"]), strict=True)),
+    parser.add_argument(
+        "--pairs",
+        type=Path,
+        default=Path("benchmarks/.cache/verifier-pairs.jsonl"),
+        help="collected pairs, reused unless --recollect",
     )
+    parser.add_argument("--recollect", action="store_true")
+    args = parser.parse_args()
+    if args.recollect or not args.pairs.exists():
+        examples = collect(args.index, args.seed, args.per_category, args.negatives)
+        args.pairs.parent.mkdir(parents=True, exist_ok=True)
+        args.pairs.write_text("".join(e.to_json() + "\n" for e in examples), encoding="utf-8")
+    else:
+        lines = args.pairs.read_text(encoding="utf-8").splitlines()
+        examples = [Example.from_json(line) for line in lines]
+    model = fit(examples, args.seed)
+    args.out.write_text(json.dumps(model, indent=2) + "\n", encoding="utf-8")
+    print(json.dumps(model["info"], indent=2))
+    weights = dict(zip(FEATURES, (round(c, 3) for c in model["coefficients"]), strict=True))
+    print("coefficients:", weights)
     print(f"accept_at {model['accept_at']:.3f}; written to {args.out}")
 
 

@@ -93,7 +93,7 @@ def test_scan_jsonl_writes_one_result_per_record_bad_ones_included(cli_index, tm
         "docs.jsonl:3": "malformed JSON: Expecting value",
         "no-text": "missing field 'text'",
         "number": "field 'text' is not a string",
-        "docs.jsonl:6": "line is not UTF-8 (byte 28)",
+        "docs.jsonl:6": "line is not UTF-8 (byte 29)",
     }
 
 
