@@ -3,9 +3,10 @@
 Embedding similarity alone cannot tell "the same GSM8K problem in new words" from "another
 GSM8K problem about eggs": both are close. What separates them are signals a rewording keeps
 and a different item does not: the same numbers, the same rare words and names, the same code
-structure once identifiers are renamed, a rapidfuzz alignment. A logistic model combines them
-into one calibrated probability. Its coefficients are fitted by ``service.verifier_training`` on
-``../shared/data`` and shipped in ``service/models/paraphrase_verifier.json``.
+structure once identifiers are renamed, a rapidfuzz alignment. A small model combines them
+into one calibrated probability. The model (boosted trees, monotone in every signal) is fitted
+by ``service.verifier_training`` on ``../shared/data`` and shipped in
+``service/models/paraphrase_verifier.json``.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import math
 import re
 from dataclasses import dataclass, field
 from importlib import resources
+from itertools import pairwise
 from typing import Any, Protocol
 
 import numpy as np
@@ -32,7 +34,29 @@ MODEL_RESOURCE = "paraphrase_verifier.json"
 _NUMBER_WORDS = {
     w: str(i)
     for i, w in enumerate(
-        ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen", "twenty"]
+        [
+            "zero",
+            "one",
+            "two",
+            "three",
+            "four",
+            "five",
+            "six",
+            "seven",
+            "eight",
+            "nine",
+            "ten",
+            "eleven",
+            "twelve",
+            "thirteen",
+            "fourteen",
+            "fifteen",
+            "sixteen",
+            "seventeen",
+            "eighteen",
+            "nineteen",
+            "twenty",
+        ]
     )
 } | {
     "thirty": "30",
@@ -62,6 +86,7 @@ FEATURES = (
     "has_numbers",
     "alignment",
     "token_set",
+    "bigram_overlap",
     "length_ratio",
     "code_structure",
     "is_code",
@@ -121,6 +146,15 @@ def _numbers(tokens: list[str]) -> set[str]:
 
 def _entities(text: str) -> set[str]:
     return {m.group().casefold() for m in _CAPITALIZED.finditer(text)}
+
+
+def _bigram_overlap(ref: list[str], doc: list[str]) -> float:
+    """Share of the reference's word pairs found in the document span: word order, which a
+    bag of words (and much of an embedding) ignores, and which swapped-role sentences break."""
+    ref_pairs = set(pairwise(ref))
+    if not ref_pairs:
+        return 1.0
+    return len(ref_pairs & set(pairwise(doc))) / len(ref_pairs)
 
 
 def _code_shape(text: str) -> str:
@@ -199,6 +233,7 @@ def pair_features(
         "has_numbers": float(bool(ref_numbers)),
         "alignment": (alignment.score / 100.0) if alignment else 0.0,
         "token_set": fuzz.token_set_ratio(ref_norm, aligned_norm) / 100.0,
+        "bigram_overlap": _bigram_overlap(ref.prose.tokens, aligned_tokens),
         "length_ratio": length_ratio,
         "code_structure": code_structure,
         "is_code": float(is_code),
@@ -224,16 +259,56 @@ class Verifier(Protocol):
     ) -> Verdict: ...
 
 
+# Each feature's required effect on the probability (+1 up, -1 down, 0 free). Monotone trees
+# cannot learn a generator's quirk such as "more cosine is less likely a copy", which is what
+# lets them carry over to rewordings they were not trained on.
+MONOTONE = {
+    "cosine": 1,
+    "term_recall": 1,
+    "number_recall": 1,
+    "number_extra": -1,
+    "alignment": 1,
+    "token_set": 1,
+    "bigram_overlap": 1,
+    "code_structure": 1,
+    "entity_recall": 1,
+}
+
+
+@dataclass(frozen=True)
+class Tree:
+    """One regression tree of the boosted model, as flat node arrays."""
+
+    feature: tuple[int, ...]
+    threshold: tuple[float, ...]
+    left: tuple[int, ...]
+    right: tuple[int, ...]
+    value: tuple[float, ...]
+    leaf: tuple[bool, ...]
+
+    def predict(self, x: list[float]) -> float:
+        node = 0
+        while not self.leaf[node]:
+            node = (
+                self.left[node]
+                if x[self.feature[node]] <= self.threshold[node]
+                else self.right[node]
+            )
+        return self.value[node]
+
+
 @dataclass(frozen=True)
 class PairVerifier:
-    """A logistic model over ``FEATURES`` with a threshold on its probability."""
+    """Gradient-boosted trees over ``FEATURES`` with a threshold on their probability.
 
-    coefficients: tuple[float, ...]
-    intercept: float
+    Fitted with scikit-learn's HistGradientBoostingClassifier (monotone constraints above) by
+    ``service.verifier_training`` and stored as plain JSON: no pickles, no version coupling.
+    """
+
+    baseline: float
+    trees: tuple[Tree, ...]
     accept_at: float
     term_settings: TermSettings
-    mean: tuple[float, ...] = ()
-    scale: tuple[float, ...] = ()
     info: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -243,13 +318,22 @@ class PairVerifier:
                 "the verifier model was trained on other features; retrain it with "
                 "`python -m service.verifier_training`"
             )
+        trees = tuple(
+            Tree(
+                tuple(t["feature"]),
+                tuple(t["threshold"]),
+                tuple(t["left"]),
+                tuple(t["right"]),
+                tuple(t["value"]),
+                tuple(bool(v) for v in t["leaf"]),
+            )
+            for t in data["trees"]
+        )
         return cls(
-            coefficients=tuple(data["coefficients"]),
-            intercept=float(data["intercept"]),
+            baseline=float(data["baseline"]),
+            trees=trees,
             accept_at=float(data["accept_at"]),
             term_settings=term_settings,
-            mean=tuple(data["mean"]),
-            scale=tuple(data["scale"]),
             info=data.get("info", {}),
         )
 
@@ -259,12 +343,9 @@ class PairVerifier:
         return cls.from_dict(json.loads(text), settings.terms)
 
     def probability(self, features: dict[str, float]) -> float:
-        z = self.intercept
-        for name, weight, mean, scale in zip(
-            FEATURES, self.coefficients, self.mean, self.scale, strict=True
-        ):
-            z += weight * (features[name] - mean) / scale
-        return 1.0 / (1.0 + math.exp(-z))
+        x = [features[name] for name in FEATURES]
+        raw = self.baseline + sum(tree.predict(x) for tree in self.trees)
+        return 1.0 / (1.0 + math.exp(-raw))
 
     def verify(
         self,
