@@ -254,8 +254,7 @@ def scan_shards_command(
 ) -> None:
     """Scan data shards; write annotated or split shards, rejects and a report to --out."""
     from service.shards import Engine, OutputMode, scan_shards
-    from service.shards.layout import OutputBusyError
-    from service.shards.readers import ShardInputError
+    from service.shards.errors import ShardScanError
 
     try:
         result = scan_shards(
@@ -264,7 +263,7 @@ def scan_shards_command(
             engine=Engine(engine), workers=workers, ray_address=ray_address,
             batch_size=batch_size, progress=progress,
         )
-    except (ClearanceIndexError, ShardInputError, OutputBusyError, OSError, ValueError) as exc:
+    except (ClearanceIndexError, ShardScanError, OSError, ValueError) as exc:
         raise _fail(str(exc)) from exc
     report = result.report
     totals, decisions = report["totals"], report["decisions"]

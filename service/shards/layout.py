@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from service.shards.errors import OutputBusyError, ShardScanConfigError
 from service.shards.readers import Shard
 
 RECORD_FOLDERS = ("annotated", "keep", "review", "remove")
@@ -28,14 +29,6 @@ DONE = "_done"
 STAGING = ".staging"
 RUN_FILE = "run.json"
 MARKER_SCHEMA = "clearance.scan-shards.done/1"
-
-
-class ShardScanConfigError(ValueError):
-    """The output folder holds results of a run with other settings."""
-
-
-class OutputBusyError(RuntimeError):
-    """Another scan is writing to the same output folder."""
 
 
 @dataclass(frozen=True)

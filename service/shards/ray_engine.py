@@ -16,18 +16,16 @@ paths (a shared file system on a multi-node cluster).
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
+from service.shards.errors import RayEngineError
 from service.shards.layout import OutputLayout
 from service.shards.local import ShardOutcome
 from service.shards.readers import Shard
 from service.shards.scan_batch import ScannerSpec
 from service.shards.task import ShardScanOptions, scan_shard
-
-
-class RayNotInstalledError(RuntimeError):
-    """The Ray engine needs the optional extra: pip install 'clearance[ray]'."""
 
 
 class ShardScanActor:
@@ -72,17 +70,15 @@ def run_ray(
     try:
         import ray
     except ImportError as exc:
-        raise RayNotInstalledError(
-            "the Ray engine needs Ray Data: pip install 'clearance[ray]'"
-        ) from exc
+        raise RayEngineError("the Ray engine needs Ray Data: pip install 'clearance[ray]'") from exc
     started_here = not ray.is_initialized()
     if started_here:
         ray.init(
             address=address,
             num_cpus=None if address else concurrency,
             include_dashboard=False,
-            configure_logging=False,
             log_to_driver=False,
+            logging_level=logging.INFO if progress else logging.WARNING,
         )
     try:
         context = ray.data.DataContext.get_current()
@@ -104,16 +100,24 @@ def run_ray(
             fn_constructor_kwargs={"spec": spec, "out_dir": str(layout.root), "options": options},
             batch_size=1,
             batch_format="pyarrow",
-            concurrency=actors,
+            # One shard in flight per actor: a queued shard waits for the first free actor.
+            compute=ray.data.ActorPoolStrategy(size=actors, max_tasks_in_flight_per_actor=1),
             num_cpus=1,
         )
+        try:
+            rows_out = list(dataset.iter_rows())
+        except Exception as exc:  # an actor that cannot start, a lost node: not one shard's fault
+            raise RayEngineError(
+                f"the Ray run failed ({type(exc).__name__}: {exc}); shards already marked done "
+                "are kept, rerun to finish the others"
+            ) from exc
         return [
             ShardOutcome(
                 row["key"],
                 marker=json.loads(row["marker"]) if row["marker"] else None,
                 error=row["error"] or None,
             )
-            for row in dataset.iter_rows()
+            for row in rows_out
         ]
     finally:
         if started_here:

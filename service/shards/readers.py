@@ -24,6 +24,7 @@ from service.scan_input import (
     document_from_record,
     parse_jsonl_line,
 )
+from service.shards.errors import ShardInputError
 
 # Longest suffix first: ".jsonl.gz" must not be taken for ".gz".
 FORMATS = {
@@ -32,10 +33,6 @@ FORMATS = {
     ".jsonl": ("jsonl", None),
     ".parquet": ("parquet", None),
 }
-
-
-class ShardInputError(ValueError):
-    """The inputs name no readable shard, or one in an unsupported format."""
 
 
 @dataclass(frozen=True)

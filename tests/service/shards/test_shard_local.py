@@ -7,33 +7,11 @@ import json
 from collections import Counter
 
 import pyarrow.parquet as pq
-import pytest
 import zstandard
+from shard_helpers import location
 
 from service.scanner import Scanner, ScanSettings
-from service.shards import scan_shards
-from service.shards.readers import SourceLocation
 from service.shards.results import iter_output_records, read_report
-
-
-def location(record) -> SourceLocation:
-    source = record.clearance["source"] if record.clearance else record.data["source"]
-    return SourceLocation(source["file"], source["line"], source["row"])
-
-
-@pytest.fixture(scope="module")
-def annotated_run(shard_set, small_index, tmp_path_factory):
-    out = tmp_path_factory.mktemp("scan") / "out"
-    result = scan_shards(
-        shard_set.inputs,
-        index=small_index,
-        out=out,
-        tiers=("verbatim",),
-        workers=2,
-        batch_size=7,
-        progress=False,
-    )
-    return result
 
 
 def test_every_record_lands_in_exactly_one_output(annotated_run, shard_set):
