@@ -176,10 +176,51 @@ def open_jsonl(raw: IO[bytes], compression: str | None) -> IO[bytes]:
     if compression == "gz":
         return gzip.GzipFile(fileobj=raw, mode="rb")  # type: ignore[return-value]
     if compression == "zst":
+        return io.BufferedReader(ZstdFrames(raw))
+    return raw
+
+
+class ZstdFrames(io.RawIOBase):
+    """Decompressed bytes of every zstd frame in ``raw``; a cut-off last frame is an error.
+
+    ``zstandard``'s own stream reader ends quietly at a truncated frame, which would drop the
+    rest of a damaged shard without a word; gzip raises ``EOFError`` there, and so does this.
+    """
+
+    CHUNK = 1 << 16
+
+    def __init__(self, raw: IO[bytes]):
         import zstandard
 
-        return io.BufferedReader(zstandard.ZstdDecompressor().stream_reader(raw))  # type: ignore[arg-type]
-    return raw
+        self._raw = raw
+        self._new = zstandard.ZstdDecompressor().decompressobj
+        self._frame = self._new()
+        self._pending = b""
+        self._started = False  # bytes of the current frame seen
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        while not self._pending:
+            chunk = self._raw.read(self.CHUNK)
+            if not chunk:
+                if self._started and not self._frame.eof:
+                    raise EOFError("zstd stream ends inside a frame: the file is truncated")
+                return 0
+            self._feed(chunk)
+        size = min(len(buffer), len(self._pending))
+        buffer[:size] = self._pending[:size]
+        self._pending = self._pending[size:]
+        return size
+
+    def _feed(self, chunk: bytes) -> None:
+        while chunk:
+            if self._frame.eof:  # concatenated frames (pzstd, cat a.zst b.zst) are one stream
+                self._frame = self._new()
+            self._started = True
+            self._pending += self._frame.decompress(chunk)
+            chunk = self._frame.unused_data if self._frame.eof else b""
 
 
 def _read_jsonl(
