@@ -256,6 +256,10 @@ def scan_shards_command(
     from service.shards import Engine, OutputMode, scan_shards
     from service.shards.errors import ShardScanError
 
+    if output not in {m.value for m in OutputMode}:
+        raise _fail(f"--output must be annotated or split, not {output!r}")
+    if engine not in {e.value for e in Engine}:
+        raise _fail(f"--engine must be local or ray, not {engine!r}")
     try:
         result = scan_shards(
             inputs, index=index, out=out, output=OutputMode(output), text_field=text_field,

@@ -56,9 +56,15 @@ class OutputLayout:
         return [self.records_path(f, key) for f in RECORD_FOLDERS] + [self.rejects_path(key)]
 
     def is_done(self, shard: Shard) -> bool:
-        """Done when marked and the input has not changed since (same size and mtime)."""
+        """Done when marked and the input has not changed since (same size and mtime).
+
+        The path is not compared: a folder of shards may move between runs.
+        """
         marker = self.read_marker(shard.key)
-        return marker is not None and marker.get("input") == input_signature(shard)
+        if marker is None:
+            return False
+        now, then = input_signature(shard), marker.get("input", {})
+        return (now["size"], now["mtime_ns"]) == (then.get("size"), then.get("mtime_ns"))
 
     def read_marker(self, key: str) -> dict[str, Any] | None:
         try:

@@ -77,31 +77,40 @@ def run_local(
     updates = context.Queue()
     order = sorted(shards, key=lambda s: -s.path.stat().st_size)
     outcomes: list[ShardOutcome] = []
-    with (
-        _ProgressBar(sum(s.path.stat().st_size for s in shards), len(shards), progress) as bar,
-        ProcessPoolExecutor(
-            workers,
-            mp_context=context,
-            initializer=_start_worker,
-            initargs=(spec, updates, os.getpid()),
-        ) as pool,
-    ):
-        futures: dict[Future, Shard] = {
-            pool.submit(_scan_in_worker, shard, layout, options): shard for shard in order
-        }
-        pending = set(futures)
-        while pending:
-            done, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
+    pool = ProcessPoolExecutor(
+        workers,
+        mp_context=context,
+        initializer=_start_worker,
+        initargs=(spec, updates, os.getpid()),
+    )
+    total = sum(s.path.stat().st_size for s in shards)
+    with _ProgressBar(total, len(shards), progress) as bar:
+        try:
+            futures: dict[Future, Shard] = {
+                pool.submit(_scan_in_worker, shard, layout, options): shard for shard in order
+            }
+            pending = set(futures)
+            while pending:
+                done, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
+                bar.drain(updates)
+                for future in done:
+                    outcomes.append(_outcome(futures[future].key, future))
+                    bar.shard_finished()
             bar.drain(updates)
-            for future in done:
-                key = futures[future].key
-                try:
-                    outcomes.append(ShardOutcome(key, marker=future.result()))
-                except Exception as exc:
-                    outcomes.append(ShardOutcome(key, error=f"{type(exc).__name__}: {exc}"))
-                bar.shard_finished()
-        bar.drain(updates)
+        except BaseException:
+            # Ctrl-C or a crash here: start none of the queued shards. Running ones commit
+            # only if they finish, and their workers get the Ctrl-C too.
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+    pool.shutdown()
     return outcomes
+
+
+def _outcome(key: str, future: Future) -> ShardOutcome:
+    try:
+        return ShardOutcome(key, marker=future.result())
+    except Exception as exc:
+        return ShardOutcome(key, error=f"{type(exc).__name__}: {exc}")
 
 
 class _ProgressBar:

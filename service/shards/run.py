@@ -8,9 +8,10 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from indexer.manifest import read_manifest
+from indexer.manifest import IndexManifest, read_manifest
 from service.policy import Policy
 from service.scanner import TIERS, ScanSettings
+from service.shards.errors import ShardScanError
 from service.shards.layout import OutputLayout
 from service.shards.local import ShardOutcome, run_local
 from service.shards.readers import find_shards
@@ -71,6 +72,8 @@ def scan_shards(
     manifest = read_manifest(index_dir)
     tiers = tuple(tiers)
     ScanSettings(tiers=tiers)  # refuse unknown tiers here, not in every worker
+    if "paraphrase" in tiers:
+        _check_verifier(manifest)
     options = ShardScanOptions(OutputMode(output), text_field, id_field, batch_size)
     spec = ScannerSpec(index_dir, tiers, policy)
     settings = {
@@ -112,6 +115,20 @@ def scan_shards(
         skipped=skipped,
         failed=_failures(outcomes),
     )
+
+
+def _check_verifier(manifest: IndexManifest) -> None:
+    """Fail once, here, rather than once per shard in every worker."""
+    from service.verifier import PairVerifier
+
+    try:
+        PairVerifier.load_default(manifest.settings)
+    except FileNotFoundError as exc:
+        raise ShardScanError(
+            "the paraphrase tier needs service/models/paraphrase_verifier.json, which this "
+            "installation lacks; scan with --tiers verbatim, or train it with "
+            "`python -m service.verifier_training`"
+        ) from exc
 
 
 def _failures(outcomes: list[ShardOutcome]) -> dict[str, str]:

@@ -88,17 +88,39 @@ class JsonlSink:
 
 
 class ParquetSink:
+    """A Parquet file; batches are gathered into row groups of a sensible size first.
+
+    Writing each scanner batch as it comes would make one tiny row group per 64 records.
+    """
+
+    ROW_GROUP_ROWS = 16_384
+    ROW_GROUP_BYTES = 64 << 20
+
     def __init__(self, path: Path, schema: Any):
         import pyarrow.parquet as pq
 
         path.parent.mkdir(parents=True, exist_ok=True)
         self._writer = pq.ParquetWriter(path, schema)
         self._path = path
+        self._buffer: list[Any] = []
+        self._rows = self._bytes = 0
 
     def write(self, batch: Any) -> None:
-        self._writer.write_batch(batch)
+        self._buffer.append(batch)
+        self._rows += batch.num_rows
+        self._bytes += batch.nbytes
+        if self._rows >= self.ROW_GROUP_ROWS or self._bytes >= self.ROW_GROUP_BYTES:
+            self._flush()
+
+    def _flush(self) -> None:
+        import pyarrow as pa
+
+        if self._buffer:
+            self._writer.write_table(pa.Table.from_batches(self._buffer))
+        self._buffer, self._rows, self._bytes = [], 0, 0
 
     def close(self) -> None:
+        self._flush()
         self._writer.close()
         with self._path.open("rb") as handle:
             os.fsync(handle.fileno())

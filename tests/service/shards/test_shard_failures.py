@@ -78,6 +78,22 @@ def test_bad_invocations_get_one_line_errors(small_index, shard_set, tmp_path):
             str(tmp_path / "o3"),
             str(shard_set.folder),
         ],
+        "--output must be annotated or split": [
+            *base,
+            "--output",
+            "sorted",
+            "--out",
+            str(tmp_path / "o5"),
+            str(shard_set.folder),
+        ],
+        "--engine must be local or ray": [
+            *base,
+            "--engine",
+            "spark",
+            "--out",
+            str(tmp_path / "o6"),
+            str(shard_set.folder),
+        ],
         "tiers must be": [
             *base,
             "--tiers",

@@ -51,6 +51,14 @@ def crash_shards(tmp_path_factory, data_root, small_corpora) -> Path:
     return folder
 
 
+def half_written(staging: Path) -> bool:
+    """True if a staged output has bytes in it (files come and go while we look)."""
+    try:
+        return any(path.is_file() and path.stat().st_size for path in staging.rglob("*"))
+    except FileNotFoundError:
+        return False
+
+
 def scan_command(index: Path, out: Path, inputs: Path) -> list[str]:
     return [
         CLEARANCE,
@@ -84,10 +92,8 @@ def test_killed_scan_reruns_to_the_same_outputs_as_an_uninterrupted_one(
     )
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and run.poll() is None:
-        marked = list((crashed / "_done").glob("*.json"))
-        staged = [p for p in (crashed / ".staging").rglob("*") if p.is_file() and p.stat().st_size]
-        if marked and staged:  # one shard committed, the next one half written
-            break
+        if list((crashed / "_done").glob("*.json")) and half_written(crashed / ".staging"):
+            break  # one shard committed, the next one half written
         time.sleep(0.02)
     assert run.poll() is None, "the scan finished before it could be killed"
     os.killpg(run.pid, signal.SIGKILL)
