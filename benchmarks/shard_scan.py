@@ -5,7 +5,9 @@ Gutenberg books). The shards are the real C4 files (1,300 pages), copied ``--cop
 cut into ``--shards`` JSONL shards, with one page in 50 carrying a real GSM8K item or book
 passage so that matches, alignment and writing all cost what they cost in a real scan. Times
 are wall clock for the whole ``scan_shards`` call (worker start and index load included), so
-they are what a user waits for.
+they are what a user waits for. The machine may be shared, so the table also gives the workers'
+CPU time on the shards (from the done markers) and throughput per CPU-second, which other
+processes do not skew; the load average says how busy the machine was.
 
     python -m benchmarks.shard_scan                                   # all three runs
     python -m benchmarks.shard_scan --runs local-verbatim,ray-verbatim --copies 2
@@ -108,14 +110,17 @@ def main() -> None:
     print(f"# machine: {machine()}")
     print(f"# index: {', '.join(f'{c.name} {len(c.items)}' for c in refs)}")
     print(f"# input: {args.shards} JSONL shards, {size / 1e6:.1f} MB")
-    print("| run | workers | records | wall s | records/s | MB/s | keep/review/remove | load avg |")
-    print("|---|---|---|---|---|---|---|---|")
+    print(
+        "| run | workers | records | wall s | records/s | MB/s | worker CPU s | records per "
+        "CPU-s | MB per CPU-s | keep/review/remove | load avg |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for name in args.runs.split(","):
         engine, tiers = RUNS[name]
         if "paraphrase" in tiers and not verifier_available():
             print(
                 f"| {name} | skipped: service/models/paraphrase_verifier.json is not on this "
-                "branch yet; rerun with `--runs local-both` once it lands | | | | | | |"
+                "branch yet; rerun with `--runs local-both` once it lands | | | | | | | | | |"
             )
             continue
         out = Path(tempfile.mkdtemp(prefix=f"shard-scan-{name}-"))
@@ -135,9 +140,11 @@ def main() -> None:
             shutil.rmtree(out, ignore_errors=True)
         totals, d = result.report["totals"], result.report["decisions"]
         workers = args.workers or os.cpu_count()
+        cpu = totals["cpu_seconds"]
         print(
             f"| {name} | {workers} | {totals['records']:,} | {wall:.1f} | "
-            f"{totals['records'] / wall:,.1f} | {size / 1e6 / wall:.2f} | "
+            f"{totals['records'] / wall:,.1f} | {size / 1e6 / wall:.2f} | {cpu:.1f} | "
+            f"{totals['records'] / cpu:,.1f} | {size / 1e6 / cpu:.2f} | "
             f"{d['keep']}/{d['review']}/{d['remove']} | {os.getloadavg()[0]:.1f} |",
             flush=True,
         )

@@ -48,6 +48,7 @@ def build_report(
             "rejected": total.rejected,
             "bytes": sum(m["input"]["size"] for m in markers),
             "chars": total.chars,
+            "cpu_seconds": round(sum(m.get("cpu_seconds", 0.0) for m in markers), 3),
         },
         "decisions": {d: total.decisions.get(d, 0) for d in DECISIONS},
         "rejects": dict(sorted(total.rejects.items())),
@@ -136,5 +137,6 @@ def _shard_entry(marker: dict[str, Any]) -> dict[str, Any]:
         "bytes": marker["input"]["size"],
         "decisions": counts["decisions"],
         "seconds": marker["seconds"],
+        "cpu_seconds": marker.get("cpu_seconds"),
         "outputs": marker["outputs"],
     }

@@ -160,3 +160,27 @@ def outputs_by_location(out_dir: Path) -> dict[SourceLocation, OutputRecord]:
         assert where not in found, f"{where} is in two outputs"
         found[where] = record
     return found
+
+
+def same_counts(report: dict[str, Any], other: dict[str, Any]) -> list[str]:
+    """Sections of two reports that differ, ignoring timings (which no two runs share)."""
+    keys = (
+        "complete",
+        "totals",
+        "decisions",
+        "rejects",
+        "risk_histogram",
+        "corpora",
+        "kinds",
+        "benchmarks",
+        "works",
+    )
+
+    def untimed(section: Any) -> Any:
+        return (
+            {k: v for k, v in section.items() if k != "cpu_seconds"}
+            if isinstance(section, dict)
+            else section
+        )
+
+    return [k for k in keys if untimed(report[k]) != untimed(other[k])]
