@@ -185,9 +185,11 @@ class ZstdFrames(io.RawIOBase):
 
     ``zstandard``'s own stream reader ends quietly at a truncated frame, which would drop the
     rest of a damaged shard without a word; gzip raises ``EOFError`` there, and so does this.
+    Input goes to the decompressor in small slices because it has no output limit: memory is
+    one slice times the compression ratio, never the shard.
     """
 
-    CHUNK = 1 << 16
+    SLICE = 1 << 13
 
     def __init__(self, raw: IO[bytes]):
         import zstandard
@@ -195,32 +197,32 @@ class ZstdFrames(io.RawIOBase):
         self._raw = raw
         self._new = zstandard.ZstdDecompressor().decompressobj
         self._frame = self._new()
-        self._pending = b""
+        self._input = b""
+        self._output = memoryview(b"")
         self._started = False  # bytes of the current frame seen
 
     def readable(self) -> bool:
         return True
 
     def readinto(self, buffer: Any) -> int:
-        while not self._pending:
-            chunk = self._raw.read(self.CHUNK)
-            if not chunk:
-                if self._started and not self._frame.eof:
-                    raise EOFError("zstd stream ends inside a frame: the file is truncated")
-                return 0
-            self._feed(chunk)
-        size = min(len(buffer), len(self._pending))
-        buffer[:size] = self._pending[:size]
-        self._pending = self._pending[size:]
-        return size
-
-    def _feed(self, chunk: bytes) -> None:
-        while chunk:
+        while not self._output:
+            if not self._input:
+                self._input = self._raw.read(self.SLICE)
+                if not self._input:
+                    if self._started and not self._frame.eof:
+                        raise EOFError("zstd stream ends inside a frame: the file is truncated")
+                    return 0
             if self._frame.eof:  # concatenated frames (pzstd, cat a.zst b.zst) are one stream
                 self._frame = self._new()
             self._started = True
-            self._pending += self._frame.decompress(chunk)
-            chunk = self._frame.unused_data if self._frame.eof else b""
+            data, self._input = self._input, b""
+            self._output = memoryview(self._frame.decompress(data))
+            if self._frame.eof:
+                self._input = self._frame.unused_data
+        size = min(len(buffer), len(self._output))
+        buffer[:size] = self._output[:size]
+        self._output = self._output[size:]
+        return size
 
 
 def _read_jsonl(
