@@ -39,3 +39,32 @@ def test_ray_engine_writes_what_the_local_engine_writes(
     report, local = read_report(out), read_report(annotated_run.out_dir)
     assert report["run"]["engine"] == "ray" and local["run"]["engine"] == "local"
     assert same_counts(report, local) == []
+
+
+def test_ray_engine_uses_a_running_ray_and_leaves_it_running(
+    annotated_run, shard_set, small_index, tmp_path
+):
+    ray = pytest.importorskip("ray")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        out = tmp_path / "ray"
+        result = scan_shards(
+            [shard_set.folder / "a.jsonl"],
+            index=small_index,
+            out=out,
+            tiers=("verbatim",),
+            engine="ray",
+            progress=False,
+        )
+        assert ray.is_initialized()  # not the engine's to shut down
+        assert result.scanned == ["a.jsonl"]
+        local = {
+            k: v
+            for k, v in outputs_by_location(annotated_run.out_dir).items()
+            if k.file == "a.jsonl"
+        }
+        by_ray = outputs_by_location(out)
+        assert by_ray.keys() == local.keys()
+        assert all(by_ray[k].data == local[k].data for k in local)
+    finally:
+        ray.shutdown()
