@@ -4,7 +4,8 @@ in them, in every input format, plus bad records of every kind ``scan-shards`` m
 from __future__ import annotations
 
 import pytest
-from shard_helpers import ShardSet, make_shard_set
+
+from tests.service.shards.shard_helpers import ShardSet, make_shard_set
 
 
 @pytest.fixture(scope="session")

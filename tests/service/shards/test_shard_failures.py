@@ -5,11 +5,11 @@ from __future__ import annotations
 import gzip
 import shutil
 
-from shard_helpers import outputs_by_location
 from typer.testing import CliRunner
 
 from service.cli import app
 from service.shards.results import read_report
+from tests.service.shards.shard_helpers import outputs_by_location
 
 
 def test_truncated_and_corrupt_shards_fail_alone_and_a_rerun_finishes(

@@ -8,10 +8,10 @@ from collections import Counter
 
 import pyarrow.parquet as pq
 import zstandard
-from shard_helpers import location
 
 from service.scanner import Scanner, ScanSettings
 from service.shards.results import iter_output_records, read_report
+from tests.service.shards.shard_helpers import location
 
 
 def test_every_record_lands_in_exactly_one_output(annotated_run, shard_set):

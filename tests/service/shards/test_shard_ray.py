@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from shard_helpers import outputs_by_location, same_counts
 
 from service.shards import scan_shards
 from service.shards.results import read_report
+from tests.service.shards.shard_helpers import outputs_by_location, same_counts
 
 pytestmark = pytest.mark.ray
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 import zstandard
-from shard_helpers import write_jsonl
 
 from service.shards.errors import ShardInputError
 from service.shards.readers import ShardRecord, ShardReject, find_shards, read_shard
+from tests.service.shards.shard_helpers import write_jsonl
 
 
 def test_folders_globs_and_files_give_each_shard_once_keyed_from_the_common_folder(shard_set):

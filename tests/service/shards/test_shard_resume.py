@@ -13,7 +13,6 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from shard_helpers import outputs_by_location, plant, same_counts, write_jsonl
 
 from service.scanner import Scanner, ScanSettings
 from service.shards import scan_shards
@@ -22,6 +21,7 @@ from service.shards.layout import OutputLayout
 from service.shards.readers import find_shards
 from service.shards.results import read_report
 from service.shards.task import ShardAbandoned, ShardScanOptions, scan_shard
+from tests.service.shards.shard_helpers import outputs_by_location, plant, same_counts, write_jsonl
 
 CLEARANCE = str(Path(sys.executable).with_name("clearance"))
 FORMATS = ("jsonl", "jsonl.gz", "jsonl.zst", "parquet", "jsonl", "jsonl.gz")

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pyarrow.parquet as pq
-from shard_helpers import outputs_by_location
 
 from service.shards import scan_shards
+from tests.service.shards.shard_helpers import outputs_by_location
 
 
 def test_split_routes_each_record_by_decision_and_matches_annotated(

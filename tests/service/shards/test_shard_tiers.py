@@ -5,10 +5,10 @@ from __future__ import annotations
 from importlib import resources
 
 import pytest
-from shard_helpers import outputs_by_location
 
 from service.shards import scan_shards
 from service.shards.errors import ShardScanError
+from tests.service.shards.shard_helpers import outputs_by_location
 
 VERIFIER = resources.files("service.models").joinpath("paraphrase_verifier.json").is_file()
 
