@@ -228,6 +228,66 @@ def scan(
         err.print(f"[yellow]{writer.rejected} record(s) rejected; see 'error' in the output[/]")
 
 
+@app.command("scan-shards")
+def scan_shards_command(
+    inputs: Annotated[
+        list[str],
+        typer.Argument(help="Shards (.jsonl[.gz|.zst], .parquet): files, folders, globs."),
+    ],
+    out: Annotated[Path, typer.Option("--out", help="Output folder (rerun to resume).")],
+    index: Annotated[Path, typer.Option("--index", help="Index folder.")] = DEMO_INDEX,
+    output: Annotated[
+        str, typer.Option(help="annotated (all records + clearance) or split (keep/review/remove).")
+    ] = "annotated",
+    text_field: Annotated[str, typer.Option(help="Field holding the text.")] = "text",
+    id_field: Annotated[str, typer.Option(help="Field holding the id (else file:line).")] = "id",
+    tiers: Annotated[str, typer.Option(help=TIERS_HELP)] = "verbatim,paraphrase",
+    engine: Annotated[str, typer.Option(help="local (process pool) or ray (Ray Data).")] = "local",
+    workers: Annotated[
+        int | None, typer.Option(help="Worker processes / Ray actors (default: every core).")
+    ] = None,
+    ray_address: Annotated[
+        str | None, typer.Option(help="Existing Ray cluster (default: start a local one).")
+    ] = None,
+    batch_size: Annotated[int, typer.Option(help="Records per scanner call.")] = 64,
+    progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+) -> None:
+    """Scan data shards; write annotated or split shards, rejects and a report to --out."""
+    from service.shards import Engine, OutputMode, scan_shards
+    from service.shards.errors import ShardScanError
+
+    if output not in {m.value for m in OutputMode}:
+        raise _fail(f"--output must be annotated or split, not {output!r}")
+    if engine not in {e.value for e in Engine}:
+        raise _fail(f"--engine must be local or ray, not {engine!r}")
+    try:
+        result = scan_shards(
+            inputs, index=index, out=out, output=OutputMode(output), text_field=text_field,
+            id_field=id_field, tiers=[t.strip() for t in tiers.split(",") if t.strip()],
+            engine=Engine(engine), workers=workers, ray_address=ray_address,
+            batch_size=batch_size, progress=progress,
+        )
+    except (ClearanceIndexError, ShardScanError, OSError, ValueError) as exc:
+        raise _fail(str(exc)) from exc
+    report = result.report
+    totals, decisions = report["totals"], report["decisions"]
+    err.print(
+        f"{totals['shards_done']}/{totals['shards']} shards done ({len(result.scanned)} now, "
+        f"{len(result.skipped)} from before): {totals['records']:,} records — "
+        f"[green]{decisions['keep']:,} keep[/], [yellow]{decisions['review']:,} review[/], "
+        f"[red]{decisions['remove']:,} remove[/], {totals['rejected']:,} rejected",
+        highlight=False,
+    )
+    for name, bench in report["benchmarks"].items():
+        if bench["items_flagged"]:
+            err.print(f"  {name}: {bench['items_flagged']} of {bench['items_total']} items flagged")
+    err.print(f"report: {result.out_dir / 'report.html'}", highlight=False)
+    if result.failed:
+        for key, error in list(result.failed.items())[:10]:
+            err.print(f"[bold red]failed:[/] {key}: {error}", highlight=False)
+        raise _fail(f"{len(result.failed)} shard(s) failed; fix them and rerun to finish", code=1)
+
+
 @app.command("demo")
 def demo(
     index: Annotated[Path, typer.Option("--index", help="Where to build the demo index.")] = DEMO_INDEX,

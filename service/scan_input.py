@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -20,11 +22,22 @@ class InputDocument:
     text: str
 
 
+class RejectKind(StrEnum):
+    """Why a record cannot be scanned; reports count rejects by these."""
+
+    MALFORMED_JSON = "malformed_json"
+    NOT_AN_OBJECT = "not_an_object"
+    MISSING_TEXT = "missing_text"
+    TEXT_NOT_STRING = "text_not_string"
+    NOT_UTF8 = "not_utf8"
+
+
 @dataclass(frozen=True)
 class RejectedRecord:
     id: str
     reason: str
     line: int | None = None
+    kind: RejectKind | None = None
 
 
 def read_documents(
@@ -59,7 +72,8 @@ def _whole_text(data: bytes, label: str) -> InputDocument | RejectedRecord:
     try:
         return InputDocument(label, data.decode("utf-8"))
     except UnicodeDecodeError as exc:
-        return RejectedRecord(label, f"not UTF-8 text: byte {exc.start} cannot be decoded")
+        reason = f"not UTF-8 text: byte {exc.start} cannot be decoded"
+        return RejectedRecord(label, reason, None, RejectKind.NOT_UTF8)
 
 
 def _jsonl_records(
@@ -68,26 +82,50 @@ def _jsonl_records(
     for line_no, raw in enumerate(data.splitlines(), start=1):
         if not raw.strip():
             continue
-        fallback_id = f"{label}:{line_no}"
-        try:
-            line = raw.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            yield RejectedRecord(fallback_id, f"line is not UTF-8 (byte {exc.start})", line_no)
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            yield RejectedRecord(fallback_id, f"malformed JSON: {exc.msg}", line_no)
-            continue
-        if not isinstance(record, dict):
-            yield RejectedRecord(fallback_id, "record is not a JSON object", line_no)
-            continue
-        doc_id = record.get(id_field)
-        doc_id = fallback_id if doc_id is None else str(doc_id)
-        text = record.get(text_field)
-        if text is None:
-            yield RejectedRecord(doc_id, f"missing field {text_field!r}", line_no)
-        elif not isinstance(text, str):
-            yield RejectedRecord(doc_id, f"field {text_field!r} is not a string", line_no)
-        else:
-            yield InputDocument(doc_id, text)
+        _, parsed = parse_jsonl_line(
+            raw, fallback_id=f"{label}:{line_no}", line=line_no,
+            text_field=text_field, id_field=id_field,
+        )
+        yield parsed
+
+
+def parse_jsonl_line(
+    raw: bytes, *, fallback_id: str, line: int | None, text_field: str, id_field: str
+) -> tuple[dict[str, Any] | None, InputDocument | RejectedRecord]:
+    """One JSONL line as (the parsed object or None, the document or why it cannot be scanned).
+
+    Shared by ``clearance scan`` and the shard readers, so both reject the same records for the
+    same reasons.
+    """
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        reason = f"line is not UTF-8 (byte {exc.start})"
+        return None, RejectedRecord(fallback_id, reason, line, RejectKind.NOT_UTF8)
+    try:
+        record = json.loads(text)
+    except json.JSONDecodeError as exc:
+        reason = f"malformed JSON: {exc.msg}"
+        return None, RejectedRecord(fallback_id, reason, line, RejectKind.MALFORMED_JSON)
+    if not isinstance(record, dict):
+        reason = "record is not a JSON object"
+        return None, RejectedRecord(fallback_id, reason, line, RejectKind.NOT_AN_OBJECT)
+    return record, document_from_record(
+        record, fallback_id=fallback_id, line=line, text_field=text_field, id_field=id_field
+    )
+
+
+def document_from_record(
+    record: Mapping[str, Any], *, fallback_id: str, line: int | None, text_field: str, id_field: str
+) -> InputDocument | RejectedRecord:
+    """The document in a record (a JSON object, a Parquet row), or why it cannot be scanned."""
+    doc_id = record.get(id_field)
+    doc_id = fallback_id if doc_id is None else str(doc_id)
+    text = record.get(text_field)
+    if text is None:
+        reason = f"missing field {text_field!r}"
+        return RejectedRecord(doc_id, reason, line, RejectKind.MISSING_TEXT)
+    if not isinstance(text, str):
+        reason = f"field {text_field!r} is not a string"
+        return RejectedRecord(doc_id, reason, line, RejectKind.TEXT_NOT_STRING)
+    return InputDocument(doc_id, text)

@@ -1,0 +1,135 @@
+"""``scan_shards``: the typed function behind ``clearance scan-shards``."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from indexer.manifest import IndexManifest, read_manifest
+from service.policy import Policy
+from service.scanner import TIERS, ScanSettings
+from service.shards.errors import ShardScanError
+from service.shards.layout import OutputLayout
+from service.shards.local import ShardOutcome, run_local
+from service.shards.readers import find_shards
+from service.shards.report import build_report, write_report
+from service.shards.scan_batch import ScannerSpec
+from service.shards.task import ShardScanOptions
+from service.shards.writers import OutputMode
+
+
+class Engine(StrEnum):
+    LOCAL = "local"
+    RAY = "ray"
+
+
+@dataclass(frozen=True)
+class ShardScanResult:
+    out_dir: Path
+    report: dict[str, Any]
+    scanned: list[str]  # shard keys committed by this run
+    skipped: list[str]  # shard keys already done by an earlier run
+    failed: dict[str, str]  # shard key -> error
+
+    @property
+    def complete(self) -> bool:
+        return bool(self.report["complete"])
+
+
+def scan_shards(
+    inputs: Sequence[str | Path],
+    *,
+    index: str | Path,
+    out: str | Path,
+    output: OutputMode | str = OutputMode.ANNOTATED,
+    text_field: str = "text",
+    id_field: str = "id",
+    tiers: Sequence[str] = TIERS,
+    policy: Policy | None = None,
+    engine: Engine | str = Engine.LOCAL,
+    workers: int | None = None,
+    ray_address: str | None = None,
+    batch_size: int = 64,
+    progress: bool = True,
+) -> ShardScanResult:
+    """Scan every record of every input shard; resume where an earlier run into ``out`` stopped.
+
+    >>> result = scan_shards(["crawl/"], index="my-index", out="scan-out",
+    ...                      tiers=("verbatim",))                          # doctest: +SKIP
+    >>> result.report["decisions"]                                         # doctest: +SKIP
+    {'keep': 11900, 'review': 40, 'remove': 50}
+
+    Shards that fail (an unreadable file) are listed in ``failed`` and in the report; the rest
+    are committed, and running the same call again retries only what is not done.
+    """
+    out_dir = Path(out).resolve()
+    layout = OutputLayout(out_dir)
+    shards = find_shards(inputs, exclude=out_dir)
+    index_dir = Path(index).resolve()
+    manifest = read_manifest(index_dir)
+    tiers = tuple(tiers)
+    ScanSettings(tiers=tiers)  # refuse unknown tiers here, not in every worker
+    if "paraphrase" in tiers:
+        _check_verifier(manifest)
+    options = ShardScanOptions(OutputMode(output), text_field, id_field, batch_size)
+    spec = ScannerSpec(index_dir, tiers, policy)
+    settings = {
+        "index": str(index_dir),
+        "index_corpora": {c.name: c.checksum for c in manifest.corpora},
+        "tiers": list(tiers),
+        "output": options.output.value,
+        "text_field": text_field,
+        "id_field": id_field,
+        "policy": (policy or Policy()).to_dict(),
+    }
+    with layout.lock():
+        layout.check_run(settings)
+        layout.clear_staging()
+        todo = [s for s in shards if not layout.is_done(s)]
+        todo_keys = {s.key for s in todo}
+        skipped = [s.key for s in shards if s.key not in todo_keys]
+        if Engine(engine) is Engine.RAY:
+            from service.shards.ray_engine import run_ray
+
+            outcomes = run_ray(
+                todo,
+                spec,
+                layout,
+                options,
+                address=ray_address,
+                concurrency=workers,
+                progress=progress,
+            )
+        else:
+            outcomes = run_local(todo, spec, layout, options, workers=workers, progress=progress)
+        run_info = {**settings, "engine": Engine(engine).value, "inputs": len(shards)}
+        report = build_report(layout, shards, outcomes, run_info, manifest)
+        write_report(layout, report)
+    return ShardScanResult(
+        out_dir=out_dir,
+        report=report,
+        scanned=[o.key for o in outcomes if o.marker is not None],
+        skipped=skipped,
+        failed=_failures(outcomes),
+    )
+
+
+def _check_verifier(manifest: IndexManifest) -> None:
+    """Fail once, here, rather than once per shard in every worker."""
+    from service.verifier import PairVerifier
+
+    try:
+        PairVerifier.load_default(manifest.settings)
+    except FileNotFoundError as exc:
+        raise ShardScanError(
+            "the paraphrase tier needs service/models/paraphrase_verifier.json, which this "
+            "installation lacks; scan with --tiers verbatim, or train it with "
+            "`python -m service.verifier_training`"
+        ) from exc
+
+
+def _failures(outcomes: list[ShardOutcome]) -> dict[str, str]:
+    return {o.key: o.error for o in outcomes if o.error is not None}

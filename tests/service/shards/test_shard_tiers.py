@@ -1,0 +1,73 @@
+"""Both tiers through the shard scan, when the paraphrase verifier model is installed."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from importlib import resources
+from pathlib import Path
+
+import pytest
+
+from service.shards import scan_shards
+from service.shards.errors import ShardScanError
+from service.shards.readers import SourceLocation
+from service.shards.results import read_report
+from tests.service.shards.shard_helpers import outputs_by_location
+
+CLEARANCE = str(Path(sys.executable).with_name("clearance"))
+VERIFIER = resources.files("service.models").joinpath("paraphrase_verifier.json").is_file()
+
+
+@pytest.mark.skipif(VERIFIER, reason="the verifier model is installed: nothing to refuse")
+def test_paraphrase_tier_without_its_model_is_refused_before_any_work(
+    shard_set, small_index, tmp_path
+):
+    with pytest.raises(ShardScanError, match=r"paraphrase_verifier\.json"):
+        scan_shards(
+            shard_set.inputs,
+            index=small_index,
+            out=tmp_path / "out",
+            tiers=("verbatim", "paraphrase"),
+            progress=False,
+        )
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not VERIFIER, reason="needs service/models/paraphrase_verifier.json")
+def test_both_tiers_find_at_least_what_the_verbatim_tier_finds(
+    annotated_run, shard_set, small_index, tmp_path
+):
+    result = scan_shards(
+        shard_set.inputs, index=small_index, out=tmp_path / "out", progress=False
+    )  # default tiers: verbatim and paraphrase
+    both = outputs_by_location(tmp_path / "out")
+    verbatim = outputs_by_location(annotated_run.out_dir)
+    assert both.keys() == verbatim.keys() == shard_set.expected.keys()
+    for where, (corpus, ref_id) in shard_set.planted.items():
+        top = both[where].clearance["matches"][0]
+        assert (top["corpus"], top["ref_id"]) == (corpus, ref_id)
+    assert result.report["run"]["tiers"] == ["verbatim", "paraphrase"]
+
+
+@pytest.mark.skipif(not VERIFIER, reason="needs service/models/paraphrase_verifier.json")
+def test_the_command_as_written_scans_with_both_tiers(shard_set, small_index, tmp_path):
+    """`clearance scan-shards --index INDEX_DIR --out OUT_DIR INPUT...`, nothing else."""
+    shard = tmp_path / "in" / "a.jsonl"
+    shard.parent.mkdir()
+    shard.write_bytes(b"\n".join((shard_set.folder / "a.jsonl").read_bytes().splitlines()[:16]))
+    out = tmp_path / "out"
+    run = subprocess.run(
+        [CLEARANCE, "scan-shards", "--index", str(small_index), "--out", str(out), str(shard)],
+        capture_output=True,
+        text=True,
+    )
+    assert run.returncode == 0, run.stderr
+    report = read_report(out)
+    assert report["run"]["tiers"] == ["verbatim", "paraphrase"]
+    assert report["totals"]["records"] == 15 and report["totals"]["rejected"] == 5
+    found = outputs_by_location(out)
+    planted = found[SourceLocation("a.jsonl", line=4)].clearance
+    assert planted["decision"] == "remove" and planted["matches"][0]["ref_id"] == "7"
+    assert "records/s" in run.stderr  # the progress bar
