@@ -141,8 +141,13 @@ def near_duplicates(
         theirs = [key(it) for it in indexed if it.meta.get("subject") == subject]
         if not mine or not theirs:
             continue
-        scores = process.cdist([key(it) for it in mine], theirs, scorer=fuzz.ratio,
-                               score_cutoff=cutoff * 100, workers=-1)
+        scores = process.cdist(
+            [key(it) for it in mine],
+            theirs,
+            scorer=fuzz.ratio,
+            score_cutoff=cutoff * 100,
+            workers=-1,
+        )
         found |= {it.id for it, row in zip(mine, scores, strict=True) if row.max() > 0}
     return found
 

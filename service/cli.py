@@ -11,7 +11,13 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from indexer.corpus import Corpus, CorpusInputError, CorpusKind, read_reference_jsonl, read_text_works
+from indexer.corpus import (
+    Corpus,
+    CorpusInputError,
+    CorpusKind,
+    read_reference_jsonl,
+    read_text_works,
+)
 from indexer.manifest import ClearanceIndexError, read_manifest
 from indexer.normalize import TextMode
 
@@ -87,7 +93,9 @@ def index_build(
     out: Annotated[Path, typer.Option("--out", help="Index folder to create.")] = DEMO_INDEX,
     corpus: Annotated[
         list[str] | None,
-        typer.Option("--corpus", help="A corpus from reference_corpora/manifest.toml (repeatable)."),
+        typer.Option(
+            "--corpus", help="A corpus from reference_corpora/manifest.toml (repeatable)."
+        ),
     ] = None,
     name: Annotated[str | None, typer.Option(help="Corpus name for .txt works.")] = None,
     kind: Annotated[CorpusKind, typer.Option(help="Kind for .txt works.")] = CorpusKind.COPYRIGHT,
@@ -112,11 +120,17 @@ def index_build(
         settings = IndexSettings()
         embedding = settings.embedding
         if model or backend:
-            embedding = replace(embedding, model=model or embedding.model,
-                                backend=backend or embedding.backend)
+            embedding = replace(
+                embedding, model=model or embedding.model, backend=backend or embedding.backend
+            )
         settings = replace(settings, embedding=embedding)
-        manifest = build_index(out, corpora, settings=settings,
-                               progress=_progress_factory(progress), overwrite=overwrite)
+        manifest = build_index(
+            out,
+            corpora,
+            settings=settings,
+            progress=_progress_factory(progress),
+            overwrite=overwrite,
+        )
     except (CorpusInputError, ClearanceIndexError, ValueError) as exc:
         raise _fail(str(exc)) from exc
     err.print(f"built {out}: " + ", ".join(f"{c.name} ({c.items} items)" for c in manifest.corpora))
@@ -124,13 +138,17 @@ def index_build(
 
 @index_app.command("add")
 def index_add(
-    inputs: Annotated[list[Path] | None, typer.Argument(help="Reference JSONL or .txt works.")] = None,
+    inputs: Annotated[
+        list[Path] | None, typer.Argument(help="Reference JSONL or .txt works.")
+    ] = None,
     index: Annotated[Path, typer.Option("--index", help="Existing index folder.")] = DEMO_INDEX,
     corpus: Annotated[list[str] | None, typer.Option("--corpus", help="Catalog corpus.")] = None,
     name: Annotated[str | None, typer.Option(help="Corpus name for .txt works.")] = None,
     kind: Annotated[CorpusKind, typer.Option(help="Kind for .txt works.")] = CorpusKind.COPYRIGHT,
     mode: Annotated[TextMode, typer.Option(help="Tokenization for .txt works.")] = TextMode.PROSE,
-    replace_existing: Annotated[bool, typer.Option("--replace", help="Rebuild a corpus already there.")] = False,
+    replace_existing: Annotated[
+        bool, typer.Option("--replace", help="Rebuild a corpus already there.")
+    ] = False,
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
 ) -> None:
     """Add corpora to an index without touching the ones already in it."""
@@ -140,8 +158,9 @@ def index_add(
         corpora = _corpora_from_inputs(inputs or [], corpus or [], name, kind, mode)
         if not corpora:
             raise CorpusInputError("nothing to add: give inputs or --corpus")
-        manifest = add_corpora(index, corpora, replace_existing=replace_existing,
-                               progress=_progress_factory(progress))
+        manifest = add_corpora(
+            index, corpora, replace_existing=replace_existing, progress=_progress_factory(progress)
+        )
     except (CorpusInputError, ClearanceIndexError, ValueError) as exc:
         raise _fail(str(exc)) from exc
     err.print(f"{index} now holds: " + ", ".join(c.name for c in manifest.corpora))
@@ -164,17 +183,31 @@ def index_info(
         return
     out = _stdout_console()
     settings = manifest.settings
-    out.print(f"[bold]{index}[/]  format {manifest.format_version}, built {manifest.created_at}, "
-              f"updated {manifest.updated_at}")
-    out.print(f"model {settings.embedding.model} ({settings.embedding.backend}, "
-              f"{manifest.dimension}-d, {manifest.model_fingerprint[:23]}…)")
-    out.print(f"n-grams n={settings.ngrams.n} (code {settings.ngrams.code_n}); passages "
-              f"{settings.chunking.passage_tokens} tokens every {settings.chunking.passage_stride}; "
-              f"normalization v{settings.normalization.version}")
+    out.print(
+        f"[bold]{index}[/]  format {manifest.format_version}, built {manifest.created_at}, "
+        f"updated {manifest.updated_at}"
+    )
+    out.print(
+        f"model {settings.embedding.model} ({settings.embedding.backend}, "
+        f"{manifest.dimension}-d, {manifest.model_fingerprint[:23]}…)"
+    )
+    out.print(
+        f"n-grams n={settings.ngrams.n} (code {settings.ngrams.code_n}); passages "
+        f"{settings.chunking.passage_tokens} tokens every {settings.chunking.passage_stride}; "
+        f"normalization v{settings.normalization.version}"
+    )
     table = Table("corpus", "kind", "mode", "items", "passages", "n-grams", "vectors", "checksum")
     for c in manifest.corpora:
-        table.add_row(c.name, c.kind.value, c.mode.value, str(c.items), str(c.passages),
-                      str(c.ngrams), c.vector_index, c.checksum[:19] + "…")
+        table.add_row(
+            c.name,
+            c.kind.value,
+            c.mode.value,
+            str(c.items),
+            str(c.passages),
+            str(c.ngrams),
+            c.vector_index,
+            c.checksum[:19] + "…",
+        )
     out.print(table)
 
 
@@ -187,12 +220,14 @@ def corpora_list() -> None:
 
     table = Table("name", "kind", "loader", "path", "license")
     for spec in read_catalog().values():
-        table.add_row(spec.name, spec.kind.value, spec.loader, str(spec.resolved_path()), spec.license)
+        table.add_row(
+            spec.name, spec.kind.value, spec.loader, str(spec.resolved_path()), spec.license
+        )
     _stdout_console().print(table)
 
 
 def _load_scanner(index: Path, tiers: str):
-    from service.scanner import ScanSettings, Scanner
+    from service.scanner import Scanner, ScanSettings
 
     chosen = tuple(t.strip() for t in tiers.split(",") if t.strip())
     return Scanner.load(index, settings=ScanSettings(tiers=chosen))
@@ -262,10 +297,18 @@ def scan_shards_command(
         raise _fail(f"--engine must be local or ray, not {engine!r}")
     try:
         result = scan_shards(
-            inputs, index=index, out=out, output=OutputMode(output), text_field=text_field,
-            id_field=id_field, tiers=[t.strip() for t in tiers.split(",") if t.strip()],
-            engine=Engine(engine), workers=workers, ray_address=ray_address,
-            batch_size=batch_size, progress=progress,
+            inputs,
+            index=index,
+            out=out,
+            output=OutputMode(output),
+            text_field=text_field,
+            id_field=id_field,
+            tiers=[t.strip() for t in tiers.split(",") if t.strip()],
+            engine=Engine(engine),
+            workers=workers,
+            ray_address=ray_address,
+            batch_size=batch_size,
+            progress=progress,
         )
     except (ClearanceIndexError, ShardScanError, OSError, ValueError) as exc:
         raise _fail(str(exc)) from exc
@@ -290,7 +333,9 @@ def scan_shards_command(
 
 @app.command("demo")
 def demo(
-    index: Annotated[Path, typer.Option("--index", help="Where to build the demo index.")] = DEMO_INDEX,
+    index: Annotated[
+        Path, typer.Option("--index", help="Where to build the demo index.")
+    ] = DEMO_INDEX,
 ) -> None:
     """Build the demo index from reference_corpora/ (if needed) and scan the sample document."""
     from indexer.build import ensure_index, index_holds
@@ -336,19 +381,31 @@ def serve(
 
 @app.command("gate")
 def gate(
-    inputs: Annotated[list[Path], typer.Argument(
-        help="Documents to scan (JSONL of {id, text}, .txt, folders of them); with "
-        "--from-results: `clearance scan --out` files or `clearance scan-shards` --out folders.")],
+    inputs: Annotated[
+        list[Path],
+        typer.Argument(
+            help="Documents to scan (JSONL of {id, text}, .txt, folders of them); with "
+            "--from-results: `clearance scan --out` files or `clearance scan-shards` --out folders."
+        ),
+    ],
     policy: Annotated[Path, typer.Option("--policy", help="Gate policy, .toml or .yaml.")],
-    index: Annotated[Path | None, typer.Option(
-        "--index", help="Index folder; needed to scan, optional with --from-results.")] = None,
-    from_results: Annotated[bool, typer.Option(
-        "--from-results", help="Judge an earlier scan's results instead of scanning.")] = False,
-    report: Annotated[Path, typer.Option(
-        "--report", help="Where to write the JSON report ('-' for stdout).")] = Path(
-        "gate-report.json"),
-    results_out: Annotated[Path | None, typer.Option(
-        "--results-out", help="Also save the scan's results (JSONL) for a later re-gate.")] = None,
+    index: Annotated[
+        Path | None,
+        typer.Option("--index", help="Index folder; needed to scan, optional with --from-results."),
+    ] = None,
+    from_results: Annotated[
+        bool,
+        typer.Option("--from-results", help="Judge an earlier scan's results instead of scanning."),
+    ] = False,
+    report: Annotated[
+        Path, typer.Option("--report", help="Where to write the JSON report ('-' for stdout).")
+    ] = Path("gate-report.json"),
+    results_out: Annotated[
+        Path | None,
+        typer.Option(
+            "--results-out", help="Also save the scan's results (JSONL) for a later re-gate."
+        ),
+    ] = None,
     tiers: Annotated[str, typer.Option(help=TIERS_HELP)] = "verbatim,paraphrase",
     text_field: Annotated[str, typer.Option(help="JSONL field holding the text.")] = "text",
     id_field: Annotated[str, typer.Option(help="JSONL field holding the id.")] = "id",
@@ -358,8 +415,15 @@ def gate(
     from service.gate.command import run_gate
 
     code = run_gate(
-        inputs, policy=policy, index=index, from_results=from_results, report=report,
-        results_out=results_out, tiers=tiers, text_field=text_field, id_field=id_field,
+        inputs,
+        policy=policy,
+        index=index,
+        from_results=from_results,
+        report=report,
+        results_out=results_out,
+        tiers=tiers,
+        text_field=text_field,
+        id_field=id_field,
         batch_size=batch_size,
     )
     raise typer.Exit(code)

@@ -83,8 +83,11 @@ def _jsonl_records(
         if not raw.strip():
             continue
         _, parsed = parse_jsonl_line(
-            raw, fallback_id=f"{label}:{line_no}", line=line_no,
-            text_field=text_field, id_field=id_field,
+            raw,
+            fallback_id=f"{label}:{line_no}",
+            line=line_no,
+            text_field=text_field,
+            id_field=id_field,
         )
         yield parsed
 

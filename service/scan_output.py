@@ -78,7 +78,9 @@ class ResultWriter:
                 result = next(results)
                 self._write(result.to_dict(), (record, result))
 
-    def _write(self, data: dict[str, Any], scanned: tuple[InputDocument, ScanResult] | None) -> None:
+    def _write(
+        self, data: dict[str, Any], scanned: tuple[InputDocument, ScanResult] | None
+    ) -> None:
         if self.explain:
             self._explain(data, scanned)
         line = json.dumps(data, ensure_ascii=False)
@@ -87,7 +89,9 @@ class ResultWriter:
         elif not self.explain:
             sys.stdout.write(line + "\n")
 
-    def _explain(self, data: dict[str, Any], scanned: tuple[InputDocument, ScanResult] | None) -> None:
+    def _explain(
+        self, data: dict[str, Any], scanned: tuple[InputDocument, ScanResult] | None
+    ) -> None:
         out = self._console
         if scanned is None:
             out.print(f"[bold]{escape(data['id'])}[/]: [red]rejected[/] — {escape(data['error'])}")

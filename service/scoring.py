@@ -18,7 +18,6 @@ from service.document import Document
 from service.policy import KindPolicy, Policy
 from service.results import Decision, Evidence, Match, Method, ScanResult
 
-
 # Rare-term mass below which a key cannot be attributed (about one uncommon word).
 MIN_ATTRIBUTABLE_MASS = 1.5
 
@@ -97,16 +96,17 @@ def _covered_tokens(pieces: list[Evidence], limit: int | None = None) -> int:
 
 
 def number_agreement(pieces: list[Evidence]) -> float:
-    """Jaccard agreement of the numbers on both sides of the verbatim evidence (1 if none).
+    """Share of the reference's numbers (in the matched text) that the document has too.
 
     GSM8K train and test share templated problems word for word; only the numbers differ.
-    A copy keeps its numbers.
+    A copy keeps its numbers. Numbers only on the document side (a page's own "3 websites"
+    at the edge of an aligned region) say nothing.
     """
     ref = frozenset().union(*(e.ref_numbers for e in pieces))
-    doc = frozenset().union(*(e.doc_numbers for e in pieces))
-    if not ref and not doc:
+    if not ref:
         return 1.0
-    return len(ref & doc) / len(ref | doc)
+    doc = frozenset().union(*(e.doc_numbers for e in pieces))
+    return len(ref & doc) / len(ref)
 
 
 def key_strength(

@@ -13,7 +13,7 @@ import pytest
 
 from reference_corpora import transforms as T
 from reference_corpora.suite import hide
-from service.scanner import ScanSettings, Scanner
+from service.scanner import Scanner, ScanSettings
 from service.verifier import FEATURES, PairVerifier
 
 
@@ -47,7 +47,7 @@ def test_reworded_math_questions_are_found_as_paraphrases(scanner, small_corpora
         text = _question(item)
         for step in reword:
             text = step(text, rng)
-        doc, span = _hidden(text, web_docs[100 + number], number)
+        doc, _span = _hidden(text, web_docs[100 + number], number)
         result = scanner.scan(doc)
         hits = [m for m in result.matches if m.ref_id == item.id and m.decision.value != "keep"]
         found += bool(hits)
@@ -75,8 +75,9 @@ def test_renamed_code_with_reworded_docstring_is_found(scanner, small_corpora, w
     for number, item in enumerate(small_corpora[2].items[:6]):
         code = T.reword_docstring(T.rename_identifiers(item.text, rng), rng)
         doc, _ = _hidden(code, web_docs[300 + number], number)
-        found += any(m.ref_id == item.id and m.decision.value != "keep"
-                     for m in scanner.scan(doc).matches)
+        found += any(
+            m.ref_id == item.id and m.decision.value != "keep" for m in scanner.scan(doc).matches
+        )
     assert found >= 5
 
 
@@ -95,7 +96,9 @@ def test_reworded_gsm8k_train_problems_stay_keep(scanner, data_root, web_docs):
     assert len(flagged) <= 1
 
 
-def test_candidate_stage_embeds_far_fewer_windows_than_every_window(small_index, embedder, web_docs):
+def test_candidate_stage_embeds_far_fewer_windows_than_every_window(
+    small_index, embedder, web_docs
+):
     fast = Scanner.load(small_index, embedder=embedder)
     settings = ScanSettings()
     slow = Scanner.load(
