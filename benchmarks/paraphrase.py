@@ -43,6 +43,12 @@ def main() -> None:
     parser.add_argument("--negatives", type=int, default=100)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--skip-exhaustive", action="store_true")
+    parser.add_argument(
+        "--exhaustive-per-category",
+        type=int,
+        default=12,
+        help="cases per category in the side-by-side run (embedding every window is slow)",
+    )
     parser.add_argument("--show-failures", type=int, default=10)
     args = parser.parse_args()
 
@@ -66,17 +72,35 @@ def main() -> None:
         )
 
     if not args.skip_exhaustive:
+        subset = _per_category(cases, args.exhaustive_per_category)
         settings = ScanSettings()
         exhaustive = Scanner.load(
             index,
             settings=replace(settings, paraphrase=replace(settings.paraphrase, exhaustive=True)),
             embedder=embedder,
         )
-        _, slow_time, slow_windows = run(exhaustive, cases, "exhaustive (every window embedded)")
         print(
-            f"\n# speed-up of the full scan over the exhaustive scan: {slow_time / fast_time:.1f}x "
+            f"\n# side by side on the same {len(subset)} documents "
+            f"({args.exhaustive_per_category} per category):"
+        )
+        _, fast_time, fast_windows = run(scanner, subset, "full scan")
+        _, slow_time, slow_windows = run(exhaustive, subset, "exhaustive (every window embedded)")
+        alone = Scanner.load(index, settings=ScanSettings(tiers=("paraphrase",)), embedder=embedder)
+        run(alone, subset, "paraphrase tier alone (no verbatim tier), same documents")
+        print(
+            f"\n# full scan is {slow_time / fast_time:.1f}x faster than embedding every window "
             f"({slow_windows / max(fast_windows, 1):.1f}x fewer windows embedded)"
         )
+
+
+def _per_category(cases, count: int):
+    seen: dict[str, int] = {}
+    subset = []
+    for case in cases:
+        if seen.get(case.category, 0) < count:
+            seen[case.category] = seen.get(case.category, 0) + 1
+            subset.append(case)
+    return subset
 
 
 if __name__ == "__main__":

@@ -68,6 +68,59 @@ def distinct_mass(tokens: list[str], settings: TermSettings) -> float:
     return float(sum(term_weight(t, settings) for t in set(tokens)))
 
 
+_SMALL = [
+    "zero",
+    "one",
+    "two",
+    "three",
+    "four",
+    "five",
+    "six",
+    "seven",
+    "eight",
+    "nine",
+    "ten",
+    "eleven",
+    "twelve",
+    "thirteen",
+    "fourteen",
+    "fifteen",
+    "sixteen",
+    "seventeen",
+    "eighteen",
+    "nineteen",
+    "twenty",
+]
+_TENS = {
+    "thirty": 30,
+    "forty": 40,
+    "fifty": 50,
+    "sixty": 60,
+    "seventy": 70,
+    "eighty": 80,
+    "ninety": 90,
+    "hundred": 100,
+    "thousand": 1000,
+}
+# Words that rewordings and renderings use for numbers ("eight dozen", "twice", "ten:twenty").
+NUMBER_WORDS = (
+    {word: str(value) for value, word in enumerate(_SMALL)}
+    | {word: str(value) for word, value in _TENS.items()}
+    | {"half": "2", "twice": "2", "double": "2", "triple": "3", "dozen": "12"}
+)
+
+
+def numbers_in(tokens: list[str]) -> frozenset[str]:
+    """The numbers a token sequence states, digits or words ("five" and "5" agree)."""
+    found = set()
+    for token in tokens:
+        if token.isdigit():
+            found.add(token.lstrip("0") or "0")
+        elif token in NUMBER_WORDS:
+            found.add(NUMBER_WORDS[token])
+    return frozenset(found)
+
+
 @dataclass(frozen=True)
 class TermBag:
     """Distinct weighted terms of a text: hashes (sorted) and their weights."""

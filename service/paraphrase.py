@@ -10,6 +10,7 @@ verified by ``service.verifier`` before it becomes evidence.
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -22,7 +23,7 @@ from service.document import Document
 from service.policy import Policy
 from service.results import Evidence, Method
 from service.scoring import ItemEvidence
-from service.verifier import PairVerifier, ReferenceView, Verifier
+from service.verifier import PairVerifier, ReferenceView, Verifier, pair_features
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,19 @@ class _Window:
     token_end: int
 
 
+@dataclass
+class _Pair:
+    window: _Window
+    corpus: CorpusIndex
+    passage: int
+    reference: ReferenceView
+    features: dict[str, float]
+    span: tuple[int, int]  # document tokens the passage aligns to
+
+
+Observer = Callable[[str, tuple[int, int], ReferenceView, dict[str, float]], None]
+
+
 class ParaphraseMatcher:
     def __init__(
         self,
@@ -70,7 +84,11 @@ class ParaphraseMatcher:
         self.settings = settings or ParaphraseSettings()
         self.verifier: Verifier = verifier or PairVerifier.load_default(index.manifest.settings)
         self._references: OrderedDict[tuple[str, int], ReferenceView] = OrderedDict()
+        self._passage_vectors: dict[tuple[str, int], np.ndarray] = {}
         self.windows_embedded = 0
+        # Called with (document text, aligned character span, reference, signals) for every
+        # pair verified: how service.verifier_training collects its examples.
+        self.observer: Observer | None = None
 
     # -- public -------------------------------------------------------------------------------
 
@@ -95,23 +113,74 @@ class ParaphraseMatcher:
         texts = [self._window_text(docs[w.doc], w) for w in windows]
         vectors = self.embedder.encode(texts)
         self.windows_embedded += len(windows)
+        pairs = self._candidate_pairs(docs, windows, vectors)
+        self._add_span_cosines(docs, pairs)
+        for pair in pairs:
+            doc = docs[pair.window.doc]
+            probability = self.verifier.probability(pair.features)
+            if self.observer is not None:
+                tokens = doc.tokens(TextMode.PROSE)
+                self.observer(doc.text, tokens.char_span(*pair.span), pair.reference, pair.features)
+            if self.verifier.accepts(probability, pair.reference.mode):
+                item = pair.corpus.passage_item(pair.passage)
+                results[pair.window.doc].append(
+                    ItemEvidence(pair.corpus, item, self._evidence(doc, pair, probability))
+                )
+        return results
+
+    def _candidate_pairs(
+        self, docs: list[Document], windows: list[_Window], vectors: np.ndarray
+    ) -> list[_Pair]:
+        """(window, passage) pairs FAISS returns above ``min_cosine``, with their signals."""
+        pairs = []
+        terms = self.index.manifest.settings.terms
         for corpus in self.index.corpora:
             if corpus.vectors.ntotal == 0:
                 continue
             k = min(self.settings.top_k, corpus.vectors.ntotal)
             scores, neighbours = corpus.vectors.search(vectors, k)
             for row, window in enumerate(windows):
+                doc = docs[window.doc]
                 for score, passage in zip(scores[row], neighbours[row], strict=True):
                     if passage < 0 or score < self.settings.min_cosine:
                         continue
-                    evidence = self._verify(
-                        docs[window.doc], window, corpus, int(passage), float(score)
+                    reference = self._reference(corpus, int(passage))
+                    features, span = pair_features(
+                        doc.tokens(TextMode.PROSE),
+                        doc.text,
+                        window.token_start,
+                        window.token_end,
+                        reference,
+                        float(score),
+                        terms,
                     )
-                    if evidence is not None:
-                        results[window.doc].append(
-                            ItemEvidence(corpus, corpus.passage_item(int(passage)), evidence)
-                        )
-        return results
+                    pairs.append(_Pair(window, corpus, int(passage), reference, features, span))
+        return pairs
+
+    def _add_span_cosines(self, docs: list[Document], pairs: list[_Pair]) -> None:
+        """Cosine of the aligned span alone with the passage: the window's own cosine is
+        diluted by the page around a short reworded item; the span's is not."""
+        if not pairs:
+            return
+        texts: dict[str, int] = {}
+        rows = []
+        for pair in pairs:
+            tokens = docs[pair.window.doc].tokens(TextMode.PROSE)
+            start, end = tokens.char_span(*pair.span)
+            rows.append(texts.setdefault(docs[pair.window.doc].text[start:end], len(texts)))
+        span_vectors = self.embedder.encode(list(texts))
+        for pair, row in zip(pairs, rows, strict=True):
+            passage_vector = self._passage_vector(pair.corpus, pair.passage, pair.reference)
+            pair.features["span_cosine"] = float(span_vectors[row] @ passage_vector)
+
+    def _passage_vector(self, corpus: CorpusIndex, passage: int, reference: ReferenceView):
+        try:
+            return corpus.vectors.reconstruct(passage)
+        except RuntimeError:  # an IVF index without a direct map: embed the text again
+            key = (corpus.name, passage)
+            if key not in self._passage_vectors:
+                self._passage_vectors[key] = self.embedder.encode([reference.text])[0]
+            return self._passage_vectors[key]
 
     # -- window selection ---------------------------------------------------------------------
 
@@ -205,37 +274,27 @@ class ParaphraseMatcher:
 
     # -- verification -------------------------------------------------------------------------
 
-    def _verify(
-        self, doc: Document, window: _Window, corpus: CorpusIndex, passage: int, cosine: float
-    ) -> Evidence | None:
-        reference = self._reference(corpus, passage)
+    @staticmethod
+    def _evidence(doc: Document, pair: _Pair, probability: float) -> Evidence:
         tokens = doc.tokens(TextMode.PROSE)
-        verdict = self.verifier.verify(
-            tokens, doc.text, window.token_start, window.token_end, reference, cosine
-        )
-        if verdict.probability < self.verifier.accept_at:
-            return None
-        doc_start, doc_end = tokens.char_span(verdict.doc_token_start, verdict.doc_token_end)
-        item_token_start = int(corpus.passages[passage, 1])
-        item_token_end = int(corpus.passages[passage, 2])
+        doc_start, doc_end = tokens.char_span(*pair.span)
+        corpus, reference = pair.corpus, pair.reference
+        item_token_start = int(corpus.passages[pair.passage, 1])
+        in_key = item_token_start < corpus.key_tokens[corpus.passage_item(pair.passage)]
         return Evidence(
             method=Method.PARAPHRASE,
             doc_start=doc_start,
             doc_end=doc_end,
             ref_start=reference.char_start,
             ref_end=reference.char_end,
-            similarity=verdict.similarity,
-            confidence=verdict.probability,
+            similarity=pair.features["alignment"],
+            confidence=probability,
             ref_token_start=item_token_start,
-            ref_token_end=item_token_end,
+            ref_token_end=int(corpus.passages[pair.passage, 2]),
             ref_mass=reference.terms.mass,
             ref_terms=frozenset(reference.prose.tokens),
-            key_terms=(
-                frozenset(reference.prose.tokens)
-                if item_token_start < corpus.key_tokens[corpus.passage_item(passage)]
-                else frozenset()
-            ),
-            signals=verdict.signals,
+            key_terms=frozenset(reference.prose.tokens) if in_key else frozenset(),
+            signals={**pair.features, "probability": probability},
         )
 
     def _reference(self, corpus: CorpusIndex, passage: int) -> ReferenceView:

@@ -96,17 +96,16 @@ def _covered_tokens(pieces: list[Evidence], limit: int | None = None) -> int:
 
 
 def number_agreement(pieces: list[Evidence]) -> float:
-    """Share of the reference's numbers (in the matched text) that the document has too.
+    """Jaccard agreement of the numbers on both sides of the verbatim evidence (1 if none).
 
     GSM8K train and test share templated problems word for word; only the numbers differ.
-    A copy keeps its numbers. Numbers only on the document side (a page's own "3 websites"
-    at the edge of an aligned region) say nothing.
+    A copy keeps its numbers ("five" and "5" agree: ``indexer.terms.numbers_in``).
     """
     ref = frozenset().union(*(e.ref_numbers for e in pieces))
-    if not ref:
-        return 1.0
     doc = frozenset().union(*(e.doc_numbers for e in pieces))
-    return len(ref & doc) / len(ref)
+    if not ref and not doc:
+        return 1.0
+    return len(ref & doc) / len(ref | doc)
 
 
 def key_strength(

@@ -18,11 +18,15 @@ from rapidfuzz.distance import Indel
 from indexer.fingerprints import ngram_hashes, token_hashes
 from indexer.normalize import TokenizedText, tokenize
 from indexer.store import CorpusIndex, ReferenceIndex
-from indexer.terms import distinct_mass
+from indexer.terms import distinct_mass, numbers_in
 from service.document import Document
 from service.policy import KindPolicy, Policy
 from service.results import Evidence, Method
 from service.scoring import ItemEvidence, verbatim_confidence
+
+# An edge segment (at most 2n tokens) is taken into a region above this similarity: one
+# dropped or changed word in a few keeps it above, unrelated text falls well below.
+EDGE_SIMILARITY = 0.6
 
 
 @dataclass(frozen=True)
@@ -175,8 +179,8 @@ class VerbatimMatcher:
             ref_mass=aligned.mass,
             ref_terms=frozenset(ref_words),
             key_terms=frozenset(ref_words[:in_key]),
-            ref_numbers=frozenset(w for w in ref_words if w.isdigit()),
-            doc_numbers=frozenset(w for w in doc_words if w.isdigit()),
+            ref_numbers=numbers_in(ref_words),
+            doc_numbers=numbers_in(doc_words),
         )
 
     def _chain(self, pairs: list[tuple[int, int]]) -> list[_Region]:
@@ -218,25 +222,27 @@ class VerbatimMatcher:
         ):
             doc_end, ref_end = doc_end + 1, ref_end + 1
         # An edit near the passage's edge leaves up to 2n tokens that no surviving gram covers
-        # (a short stem, "Bentham claims that utilitarian calculations:"): take the edge in
-        # when the wider region still aligns.
+        # (a short stem, "Bentham claims that utilitarian calculations:"): take each edge in
+        # when that edge itself still aligns, so a page's own text after a copy stays out.
         reach = 2 * length
         head = min(ref_first, doc_first) if ref_first <= reach else 0
+        if (
+            head
+            and _similarity(
+                doc, ref.tokens, doc_first - head, doc_first, ref_first - head, ref_first
+            )
+            >= EDGE_SIMILARITY
+        ):
+            doc_first, ref_first = doc_first - head, ref_first - head
         remaining = len(ref.tokens) - ref_end
         tail = min(remaining, len(doc) - doc_end) if remaining <= reach else 0
+        if (
+            tail
+            and _similarity(doc, ref.tokens, doc_end, doc_end + tail, ref_end, ref_end + tail)
+            >= EDGE_SIMILARITY
+        ):
+            doc_end, ref_end = doc_end + tail, ref_end + tail
         similarity = _similarity(doc, ref.tokens, doc_first, doc_end, ref_first, ref_end)
-        if head or tail:
-            wider = _similarity(
-                doc, ref.tokens, doc_first - head, doc_end + tail, ref_first - head, ref_end + tail
-            )
-            if wider >= kind_policy.min_similarity:
-                doc_first, ref_first, doc_end, ref_end = (
-                    doc_first - head,
-                    ref_first - head,
-                    doc_end + tail,
-                    ref_end + tail,
-                )
-                similarity = wider
         needed = min(self.settings.min_region_tokens, len(ref.tokens))
         if ref_end - ref_first < needed or similarity < kind_policy.min_similarity:
             return None

@@ -27,59 +27,17 @@ from rapidfuzz.distance import Indel
 
 from indexer.manifest import IndexSettings
 from indexer.normalize import TextMode, TokenizedText, tokenize
-from indexer.terms import TermBag, TermSettings, term_bag
+from indexer.terms import TermBag, TermSettings, numbers_in, term_bag
 
 MODEL_RESOURCE = "paraphrase_verifier.json"
 
-_NUMBER_WORDS = {
-    w: str(i)
-    for i, w in enumerate(
-        [
-            "zero",
-            "one",
-            "two",
-            "three",
-            "four",
-            "five",
-            "six",
-            "seven",
-            "eight",
-            "nine",
-            "ten",
-            "eleven",
-            "twelve",
-            "thirteen",
-            "fourteen",
-            "fifteen",
-            "sixteen",
-            "seventeen",
-            "eighteen",
-            "nineteen",
-            "twenty",
-        ]
-    )
-} | {
-    "thirty": "30",
-    "forty": "40",
-    "fifty": "50",
-    "sixty": "60",
-    "seventy": "70",
-    "eighty": "80",
-    "ninety": "90",
-    "hundred": "100",
-    "thousand": "1000",
-    "half": "2",
-    "twice": "2",
-    "double": "2",
-    "triple": "3",
-    "dozen": "12",
-}
 _CODE_KEEP = set(keyword.kwlist) | set(dir(builtins)) | {"self", "cls"}
 _IDENTIFIER = re.compile(r"[A-Za-z_]\w*")
 _CAPITALIZED = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][a-z]{2,}\b", re.M)
 
 FEATURES = (
     "cosine",
+    "span_cosine",
     "term_recall",
     "number_recall",
     "number_extra",
@@ -123,25 +81,6 @@ class ReferenceView:
     @property
     def prose_tokens(self) -> int:
         return len(self.prose)
-
-
-@dataclass(frozen=True)
-class Verdict:
-    probability: float
-    similarity: float
-    doc_token_start: int
-    doc_token_end: int
-    signals: dict[str, float] = field(default_factory=dict)
-
-
-def _numbers(tokens: list[str]) -> set[str]:
-    found = set()
-    for token in tokens:
-        if token.isdigit():
-            found.add(token.lstrip("0") or "0")
-        elif token in _NUMBER_WORDS:
-            found.add(_NUMBER_WORDS[token])
-    return found
 
 
 def _entities(text: str) -> set[str]:
@@ -195,10 +134,10 @@ def pair_features(
     shared = np.isin(ref.terms.hashes, window_bag.hashes)
     term_recall = float(ref.terms.weights[shared].sum() / ref.terms.mass) if ref.terms.mass else 0.0
 
-    ref_numbers = _numbers(ref.prose.tokens)
-    doc_numbers = _numbers(aligned_tokens)
+    ref_numbers = numbers_in(ref.prose.tokens)
+    doc_numbers = numbers_in(aligned_tokens)
     number_recall = (
-        len(ref_numbers & _numbers(window_tokens)) / len(ref_numbers) if ref_numbers else 1.0
+        len(ref_numbers & numbers_in(window_tokens)) / len(ref_numbers) if ref_numbers else 1.0
     )
     number_extra = len(doc_numbers - ref_numbers) / max(len(doc_numbers), 1) if doc_numbers else 0.0
 
@@ -227,6 +166,8 @@ def pair_features(
     )
     features = {
         "cosine": cosine,
+        # Filled in by the paraphrase tier, which embeds the aligned span (in batches).
+        "span_cosine": cosine,
         "term_recall": term_recall,
         "number_recall": number_recall,
         "number_extra": number_extra,
@@ -244,19 +185,11 @@ def pair_features(
 
 
 class Verifier(Protocol):
-    """What the paraphrase tier asks of a verifier (the model below, or a training collector)."""
+    """What the paraphrase tier asks of a verifier (the model below, or a training stand-in)."""
 
-    accept_at: float
+    def probability(self, features: dict[str, float]) -> float: ...
 
-    def verify(
-        self,
-        doc: TokenizedText,
-        doc_text: str,
-        start: int,
-        end: int,
-        ref: ReferenceView,
-        cosine: float,
-    ) -> Verdict: ...
+    def accepts(self, probability: float, mode: TextMode) -> bool: ...
 
 
 # Each feature's required effect on the probability (+1 up, -1 down, 0 free). Monotone trees
@@ -264,6 +197,7 @@ class Verifier(Protocol):
 # lets them carry over to rewordings they were not trained on.
 MONOTONE = {
     "cosine": 1,
+    "span_cosine": 1,
     "term_recall": 1,
     "number_recall": 1,
     "number_extra": -1,
@@ -307,7 +241,9 @@ class PairVerifier:
 
     baseline: float
     trees: tuple[Tree, ...]
-    accept_at: float
+    # Acceptance threshold per reference mode: code pairs (MBPP against HumanEval) and prose
+    # pairs have different negatives, so each gets the threshold its own negatives allow.
+    accept_at: dict[str, float]
     term_settings: TermSettings
     info: dict[str, Any] = field(default_factory=dict)
 
@@ -332,7 +268,7 @@ class PairVerifier:
         return cls(
             baseline=float(data["baseline"]),
             trees=trees,
-            accept_at=float(data["accept_at"]),
+            accept_at={mode: float(value) for mode, value in data["accept_at"].items()},
             term_settings=term_settings,
             info=data.get("info", {}),
         )
@@ -342,26 +278,10 @@ class PairVerifier:
         text = resources.files("service.models").joinpath(MODEL_RESOURCE).read_text("utf-8")
         return cls.from_dict(json.loads(text), settings.terms)
 
+    def accepts(self, probability: float, mode: TextMode) -> bool:
+        return probability >= self.accept_at[TextMode(mode).value]
+
     def probability(self, features: dict[str, float]) -> float:
         x = [features[name] for name in FEATURES]
         raw = self.baseline + sum(tree.predict(x) for tree in self.trees)
         return 1.0 / (1.0 + math.exp(-raw))
-
-    def verify(
-        self,
-        doc: TokenizedText,
-        doc_text: str,
-        start: int,
-        end: int,
-        ref: ReferenceView,
-        cosine: float,
-    ) -> Verdict:
-        features, span = pair_features(doc, doc_text, start, end, ref, cosine, self.term_settings)
-        probability = self.probability(features)
-        return Verdict(
-            probability=probability,
-            similarity=features["alignment"],
-            doc_token_start=span[0],
-            doc_token_end=span[1],
-            signals={**features, "probability": probability},
-        )

@@ -34,8 +34,14 @@ def test_shipped_verifier_matches_the_feature_list(small_index):
     from indexer.manifest import read_manifest
 
     verifier = PairVerifier.load_default(read_manifest(small_index).settings)
-    assert len(verifier.coefficients) == len(FEATURES) and 0.5 <= verifier.accept_at < 1
+    assert verifier.trees and all(0.5 <= t < 1 for t in verifier.accept_at.values())
+    assert max(max(t.feature) for t in verifier.trees) < len(FEATURES)
     assert verifier.info["held_out_auc"] > 0.9
+    strong = dict.fromkeys(FEATURES, 1.0) | {"number_extra": 0.0, "is_code": 0.0}
+    weak = dict.fromkeys(FEATURES, 0.0) | {"has_numbers": 1.0}
+    for mode in ("prose", "code"):
+        assert verifier.accepts(verifier.probability(strong), mode)
+        assert not verifier.accepts(verifier.probability(weak), mode)
 
 
 def test_reworded_math_questions_are_found_as_paraphrases(scanner, small_corpora, web_docs):
@@ -54,19 +60,36 @@ def test_reworded_math_questions_are_found_as_paraphrases(scanner, small_corpora
     assert found >= 10  # of 12; the benchmark measures the rate on hundreds
 
 
-def test_paraphrase_evidence_carries_spans_and_the_signals_that_decided(
-    scanner, small_corpora, web_docs
+def test_paraphrase_tier_alone_finds_reworded_items_with_evidence_and_signals(
+    small_index, embedder, small_corpora, web_docs
 ):
-    item = small_corpora[0].items[60]
-    text = T.add_distractor(T.swap_vocabulary(_question(item), random.Random(2)), random.Random(3))
-    doc, span = _hidden(text, web_docs[200], 1)
-    (match,) = [m for m in scanner.scan(doc).matches if m.ref_id == item.id]
-    evidence = next(e for e in match.evidence if e.method.value == "paraphrase")
-    assert "paraphrase" in match.methods
-    assert evidence.doc_start < span[1] and evidence.doc_end > span[0]
-    assert set(FEATURES) <= set(evidence.signals) and 0 < evidence.signals["probability"] <= 1
-    assert evidence.confidence == pytest.approx(evidence.signals["probability"])
-    assert item.text[evidence.ref_start : evidence.ref_end]
+    """With the verbatim tier off, every match is the paraphrase tier's own."""
+    alone = Scanner.load(
+        small_index, settings=ScanSettings(tiers=("paraphrase",)), embedder=embedder
+    )
+    rng = random.Random(2)
+    found = 0
+    items = small_corpora[0].items[60:72]
+    for number, item in enumerate(items):
+        text = _question(item)
+        for step in (T.retemplate_question, T.swap_vocabulary, T.rename_people, T.add_distractor):
+            text = step(text, rng)
+        doc, span = _hidden(text, web_docs[200 + number], number)
+        matches = [m for m in alone.scan(doc).matches if m.ref_id == item.id]
+        if not matches or matches[0].decision.value == "keep":
+            continue
+        (match,) = matches
+        found += 1
+        assert match.methods == ("paraphrase",)
+        for piece in match.evidence:
+            assert piece.doc_start < span[1] and piece.doc_end > span[0]
+            assert set(FEATURES) <= set(piece.signals)
+            assert alone.paraphrase.verifier.accepts(piece.signals["probability"], "prose")
+            assert alone.paraphrase.verifier.accepts(piece.confidence, "prose")
+            assert item.text[piece.ref_start : piece.ref_end] in item.text
+    # Of 12 heavily reworded questions the tier alone finds about a third at its calibrated
+    # threshold (benchmarks/paraphrase.py reports the rate); with the verbatim tier, nearly all.
+    assert found >= 3
 
 
 def test_renamed_code_with_reworded_docstring_is_found(scanner, small_corpora, web_docs):
