@@ -1,41 +1,22 @@
-"""Both tiers through the shard scan, when the paraphrase verifier model is installed."""
+"""Both tiers through the shard scan."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
-from importlib import resources
 from pathlib import Path
 
 import pytest
 
 from service.shards import scan_shards
-from service.shards.errors import ShardScanError
 from service.shards.readers import SourceLocation
 from service.shards.results import read_report
 from tests.service.shards.shard_helpers import outputs_by_location
 
 CLEARANCE = str(Path(sys.executable).with_name("clearance"))
-VERIFIER = resources.files("service.models").joinpath("paraphrase_verifier.json").is_file()
-
-
-@pytest.mark.skipif(VERIFIER, reason="the verifier model is installed: nothing to refuse")
-def test_paraphrase_tier_without_its_model_is_refused_before_any_work(
-    shard_set, small_index, tmp_path
-):
-    with pytest.raises(ShardScanError, match=r"paraphrase_verifier\.json"):
-        scan_shards(
-            shard_set.inputs,
-            index=small_index,
-            out=tmp_path / "out",
-            tiers=("verbatim", "paraphrase"),
-            progress=False,
-        )
-    assert not (tmp_path / "out").exists()
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not VERIFIER, reason="needs service/models/paraphrase_verifier.json")
 def test_both_tiers_find_at_least_what_the_verbatim_tier_finds(
     annotated_run, shard_set, small_index, tmp_path
 ):
@@ -51,7 +32,6 @@ def test_both_tiers_find_at_least_what_the_verbatim_tier_finds(
     assert result.report["run"]["tiers"] == ["verbatim", "paraphrase"]
 
 
-@pytest.mark.skipif(not VERIFIER, reason="needs service/models/paraphrase_verifier.json")
 def test_the_command_as_written_scans_with_both_tiers(shard_set, small_index, tmp_path):
     """`clearance scan-shards --index INDEX_DIR --out OUT_DIR INPUT...`, nothing else."""
     shard = tmp_path / "in" / "a.jsonl"
