@@ -227,9 +227,9 @@ def corpora_list() -> None:
 
 
 def _load_scanner(index: Path, tiers: str):
-    from service.scanner import Scanner, ScanSettings
+    from service.scanner import Scanner, ScanSettings, parse_tiers
 
-    chosen = tuple(t.strip() for t in tiers.split(",") if t.strip())
+    chosen = parse_tiers(tiers)
     return Scanner.load(index, settings=ScanSettings(tiers=chosen))
 
 
@@ -295,6 +295,8 @@ def scan_shards_command(
         raise _fail(f"--output must be annotated or split, not {output!r}")
     if engine not in {e.value for e in Engine}:
         raise _fail(f"--engine must be local or ray, not {engine!r}")
+    from service.scanner import parse_tiers
+
     try:
         result = scan_shards(
             inputs,
@@ -303,7 +305,7 @@ def scan_shards_command(
             output=OutputMode(output),
             text_field=text_field,
             id_field=id_field,
-            tiers=[t.strip() for t in tiers.split(",") if t.strip()],
+            tiers=list(parse_tiers(tiers)),
             engine=Engine(engine),
             workers=workers,
             ray_address=ray_address,

@@ -27,6 +27,11 @@ log = logging.getLogger(__name__)
 TIERS = ("verbatim", "paraphrase")
 
 
+def parse_tiers(text: str) -> tuple[str, ...]:
+    """ "verbatim, paraphrase" -> ("verbatim", "paraphrase"), as the command line takes them."""
+    return tuple(t.strip() for t in text.split(",") if t.strip())
+
+
 @dataclass(frozen=True)
 class ScanSettings:
     """How the scanner works; thresholds for decisions live in ``Policy``."""

@@ -20,6 +20,7 @@ from service.gate.api import gate
 from service.gate.policy import GatePolicyError
 from service.gate.report import print_summary, write_report
 from service.gate.results_input import GateInputError
+from service.scanner import parse_tiers
 
 EXIT_PASS = 0
 EXIT_FAIL = 1
@@ -47,7 +48,7 @@ def run_gate(
             raise ValueError("--results-out saves a fresh scan; it has no use with --from-results")
         if not from_results and index is None:
             raise ValueError("scanning needs --index INDEX_DIR (or pass --from-results)")
-        chosen_tiers = tuple(t.strip() for t in tiers.split(",") if t.strip())
+        chosen_tiers = parse_tiers(tiers)
         verdict = gate(
             None if from_results else inputs,
             results=inputs if from_results else None,
