@@ -8,6 +8,9 @@ reworded by several generator families and hidden in real C4 pages; hard negativ
   candidate stage selects;
 - **exhaustive**: both tiers, the paraphrase tier embedding every window of every size.
 
+Rephrasings written by hand (``reference_corpora/samples/handwritten_rephrasings.jsonl``, not
+made by our generators) are scanned too, with both tiers and with the paraphrase tier alone.
+
     python benchmarks/paraphrase.py --per-category 100 --negatives 100
 """
 
@@ -19,7 +22,14 @@ from dataclasses import replace
 
 from benchmarks._common import cached_index, git_revision, machine
 from indexer.embedding import Embedder
-from reference_corpora.suite import SuiteData, evaluate, format_scores, paraphrase_suite, score
+from reference_corpora.suite import (
+    SuiteData,
+    evaluate,
+    format_scores,
+    handwritten_suite,
+    paraphrase_suite,
+    score,
+)
 from service.scanner import Scanner, ScanSettings
 
 
@@ -71,6 +81,12 @@ def main() -> None:
             f"expected {outcome.case.expected or 'nothing'}"
         )
 
+    handwritten = handwritten_suite(data)
+    print("\n# rephrasings written by hand, not by reference_corpora/transforms.py")
+    run(scanner, handwritten, "full scan, hand-written rephrasings")
+    alone = Scanner.load(index, settings=ScanSettings(tiers=("paraphrase",)), embedder=embedder)
+    run(alone, handwritten, "paraphrase tier alone, hand-written rephrasings")
+
     if not args.skip_exhaustive:
         subset = _per_category(cases, args.exhaustive_per_category)
         settings = ScanSettings()
@@ -85,7 +101,6 @@ def main() -> None:
         )
         _, fast_time, fast_windows = run(scanner, subset, "full scan")
         _, slow_time, slow_windows = run(exhaustive, subset, "exhaustive (every window embedded)")
-        alone = Scanner.load(index, settings=ScanSettings(tiers=("paraphrase",)), embedder=embedder)
         run(alone, subset, "paraphrase tier alone (no verbatim tier), same documents")
         print(
             f"\n# full scan is {slow_time / fast_time:.1f}x faster than embedding every window "

@@ -103,19 +103,29 @@ class _PassageTable:
         return hashes[order], passages[order]
 
 
+# A prompt shorter than this share of its item gets a passage of its own.
+PROMPT_PASSAGE_MAX_SHARE = 0.8
+
+
 def item_passages(
     item: ReferenceItem, tokens: TokenizedText, settings: IndexSettings
 ) -> list[Passage]:
     """Overlapping passages of an item, plus its prompt alone when the loader marked one.
 
     A reworded test item is usually the question without its solution; an embedding of the
-    question alone is much closer to it than one of question plus half a solution.
+    question alone is much closer to it than one of question plus solution, and its numbers
+    and rare terms are the ones a rewording keeps. So the prompt gets a passage of its own even
+    when the whole item fits in one, unless the prompt is nearly all of it (a multiple-choice
+    item whose answer is one letter).
     """
     passages = chunk_passages(tokens, settings.chunking)
     prompt_end = item.meta.get("prompt_end") if item.meta else None
-    if isinstance(prompt_end, int) and len(passages) > 1:
+    if isinstance(prompt_end, int):
         inside = int(np.searchsorted(tokens.ends, prompt_end, side="right"))
-        if 0 < inside < len(tokens) and inside <= settings.chunking.passage_tokens:
+        if (
+            0 < inside <= PROMPT_PASSAGE_MAX_SHARE * len(tokens)
+            and inside <= settings.chunking.passage_tokens
+        ):
             prompt = Passage(0, inside, int(tokens.starts[0]), int(tokens.ends[inside - 1]))
             if prompt not in passages:
                 passages.insert(0, prompt)

@@ -18,7 +18,7 @@ from indexer.normalize import NormalizationSettings, TextMode
 from indexer.terms import TermSettings
 from indexer.vector_index import VectorSettings
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 MANIFEST_NAME = "manifest.json"
 
 

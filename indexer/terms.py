@@ -103,8 +103,9 @@ _TENS = {
     "thousand": 1000,
 }
 # Words that rewordings and renderings use for numbers ("eight dozen", "twice", "ten:twenty").
+# "one" is left out: as a pronoun ("a very large one") it is too common to count as a number.
 NUMBER_WORDS = (
-    {word: str(value) for value, word in enumerate(_SMALL)}
+    {word: str(value) for value, word in enumerate(_SMALL) if word != "one"}
     | {word: str(value) for word, value in _TENS.items()}
     | {"half": "2", "twice": "2", "double": "2", "triple": "3", "dozen": "12"}
 )

@@ -13,7 +13,7 @@ import random
 import re
 import zlib
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from indexer.corpus import Corpus, CorpusKind, ReferenceItem, read_text_works
@@ -120,13 +120,19 @@ class SuiteData:
 
 
 def near_duplicates(
-    candidates: list[ReferenceItem], indexed: list[ReferenceItem], cutoff: float = 0.6
+    candidates: list[ReferenceItem],
+    indexed: list[ReferenceItem],
+    cutoff: float = 0.6,
+    shared_words: int = 12,
 ) -> set[str]:
-    """Ids of candidates whose key is a near-copy of an indexed item's key.
+    """Ids of candidates whose key is a near-copy of an indexed item's key, or holds a
+    sentence of it verbatim.
 
     Near-copy: rapidfuzz Indel similarity of the normalized keys of at least ``cutoff``
-    (MMLU repeats law scenarios with other names and one changed clause, and asks several
-    questions about one quoted passage), compared within the same subject.
+    (MMLU repeats law scenarios with other names and one changed clause), compared within the
+    same subject. Shared sentence: ``shared_words`` consecutive words of an indexed item's key
+    (MMLU asks several questions about one scenario or quoted passage; a page holding the other
+    question holds that part of the test item too, and finding it there is not an error).
     """
     from rapidfuzz import fuzz, process
 
@@ -134,7 +140,12 @@ def near_duplicates(
         end = item.meta.get("prompt_end") if item.meta else None
         return " ".join(tokenize(item.text[: end if isinstance(end, int) else None]).tokens)
 
-    found: set[str] = set()
+    def runs(text: str) -> set[tuple[str, ...]]:
+        words = text.split()
+        return {tuple(words[i : i + shared_words]) for i in range(len(words) - shared_words + 1)}
+
+    indexed_runs = set().union(*(runs(key(it)) for it in indexed))
+    found: set[str] = {it.id for it in candidates if runs(key(it)) & indexed_runs}
     subjects = {it.meta.get("subject") for it in candidates}
     for subject in subjects:
         mine = [it for it in candidates if it.meta.get("subject") == subject]
@@ -316,6 +327,11 @@ REWORDINGS: dict[str, Transform] = {
     "vocabulary": compose(T.swap_vocabulary, T.rename_people),
     "structure": compose(T.reorder_sentences, T.add_distractor),
     "template": compose(T.retemplate_question, T.swap_vocabulary),
+    # Every family at once: word order, vocabulary, names and question form all change, as in
+    # a rephrasing by a language model; little of the original n-gram structure is left.
+    "heavy": compose(
+        T.retemplate_question, T.reorder_sentences, T.swap_vocabulary, T.rename_people
+    ),
 }
 
 
@@ -375,6 +391,41 @@ def training_suite(data: SuiteData, per_category: int, negatives: int, seed: int
         cases += b.negatives("mmlu-other", negatives // 2, transform)
     cases += b.negatives("mbpp", negatives // 2, compose(T.rename_identifiers, T.reword_docstring))
     cases += b.negatives("books-outside", negatives // 2, compose(T.archaic_spelling, T.ocr_noise))
+    # Categories recur (a negative category once per rewording): number the documents anew so
+    # that every id names one document, as the verifier's per-document split needs.
+    return [replace(case, doc_id=f"{case.category}-{n}") for n, case in enumerate(cases)]
+
+
+HANDWRITTEN = Path(__file__).parent / "samples" / "handwritten_rephrasings.jsonl"
+
+
+def handwritten_suite(data: SuiteData, seed: int = 3, path: Path = HANDWRITTEN) -> list[Case]:
+    """Rephrasings written by hand, in the manner of a language model asked to reword a test
+    item (new sentence order, synonyms, shuffled choices, renamed code), none of them made by
+    ``transforms``: a check that the verifier has not learned only our generators' habits.
+
+    Positives name the test item they reword; negatives (label 0) reword GSM8K *train*
+    problems, which must stay ``keep``. Each is scanned alone and hidden in a web page.
+    """
+    b = SuiteBuilder(data, seed)
+    cases = []
+    with path.open(encoding="utf-8") as handle:
+        records = [json.loads(line) for line in handle if line.strip()]
+    for number, record in enumerate(records):
+        positive = bool(record["label"])
+        expected = ((record["corpus"], record["ref_id"]),) if positive else ()
+        prefix = "handwritten-rephrased" if positive else "handwritten-gsm8k-train"
+        text = record["text"]
+        cases.append(
+            Case(
+                f"{prefix}-alone",
+                f"{prefix}-alone-{number}",
+                text,
+                expected,
+                (0, len(text)) if positive else None,
+            )
+        )
+        cases.append(b._doc(f"{prefix}-hidden", number, text, expected))
     return cases
 
 

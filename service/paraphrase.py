@@ -132,29 +132,37 @@ class ParaphraseMatcher:
         self, docs: list[Document], windows: list[_Window], vectors: np.ndarray
     ) -> list[_Pair]:
         """(window, passage) pairs FAISS returns above ``min_cosine``, with their signals."""
-        pairs = []
         terms = self.index.manifest.settings.terms
+        found = []  # (row, corpus, passage, item, score) over every corpus
         for corpus in self.index.corpora:
             if corpus.vectors.ntotal == 0:
                 continue
             k = min(self.settings.top_k, corpus.vectors.ntotal)
             scores, neighbours = corpus.vectors.search(vectors, k)
-            for row, window in enumerate(windows):
-                doc = docs[window.doc]
+            for row in range(len(windows)):
                 for score, passage in zip(scores[row], neighbours[row], strict=True):
-                    if passage < 0 or score < self.settings.min_cosine:
-                        continue
-                    reference = self._reference(corpus, int(passage))
-                    features, span = pair_features(
-                        doc.tokens(TextMode.PROSE),
-                        doc.text,
-                        window.token_start,
-                        window.token_end,
-                        reference,
-                        float(score),
-                        terms,
-                    )
-                    pairs.append(_Pair(window, corpus, int(passage), reference, features, span))
+                    if passage >= 0:
+                        item = (corpus.name, corpus.passage_item(int(passage)))
+                        found.append((row, corpus, int(passage), item, float(score)))
+        margins = _cosine_margins(found, self.settings.min_cosine)
+        pairs = []
+        for (row, corpus, passage, _, score), margin in zip(found, margins, strict=True):
+            if score < self.settings.min_cosine:
+                continue
+            window = windows[row]
+            doc = docs[window.doc]
+            reference = self._reference(corpus, passage)
+            features, span = pair_features(
+                doc.tokens(TextMode.PROSE),
+                doc.text,
+                window.token_start,
+                window.token_end,
+                reference,
+                score,
+                terms,
+                cosine_margin=margin,
+            )
+            pairs.append(_Pair(window, corpus, passage, reference, features, span))
         return pairs
 
     def _add_span_cosines(self, docs: list[Document], pairs: list[_Pair]) -> None:
@@ -318,6 +326,25 @@ class ParaphraseMatcher:
         tokens = doc.tokens(TextMode.PROSE)
         start, end = tokens.char_span(window.token_start, window.token_end)
         return doc.text[start:end]
+
+
+def _cosine_margins(found: list[tuple], floor: float) -> list[float]:
+    """How far each neighbour's cosine stands above the best *other* item's for the same window.
+
+    A reworded test item is far closer to its own item than to any other; an item of the same
+    style (a GSM8K train problem) sits about as close to several test items at once. Passages
+    of the same item do not compete with each other; with no other item above ``floor`` the
+    floor stands in for it.
+    """
+    per_row: dict[int, dict[tuple, float]] = {}
+    for row, _, _, item, score in found:
+        items = per_row.setdefault(row, {})
+        items[item] = max(items.get(item, -1.0), score)
+    margins = []
+    for row, _, _, item, _ in found:
+        rival = max((s for other, s in per_row[row].items() if other != item), default=floor)
+        margins.append(per_row[row][item] - max(rival, floor))
+    return margins
 
 
 def _mostly_covered(start: int, end: int, covered: list[tuple[int, int]]) -> bool:

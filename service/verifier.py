@@ -38,6 +38,7 @@ _CAPITALIZED = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][a-z]{2,}\b", re.M)
 FEATURES = (
     "cosine",
     "span_cosine",
+    "cosine_margin",
     "term_recall",
     "number_recall",
     "number_extra",
@@ -114,8 +115,13 @@ def pair_features(
     ref: ReferenceView,
     cosine: float,
     term_settings: TermSettings,
+    cosine_margin: float = 0.0,
 ) -> tuple[dict[str, float], tuple[int, int]]:
-    """Signals for one pair, and the document tokens the reference aligns to."""
+    """Signals for one pair, and the document tokens the reference aligns to.
+
+    ``cosine_margin`` is the window's cosine to this item less its cosine to the best other
+    item (the paraphrase tier knows it from FAISS; a lone sentence pair has no other items).
+    """
     window_tokens = doc.tokens[start:end]
     ref_norm = " ".join(ref.prose.tokens)
     window_norm = " ".join(window_tokens)
@@ -168,6 +174,7 @@ def pair_features(
         "cosine": cosine,
         # Filled in by the paraphrase tier, which embeds the aligned span (in batches).
         "span_cosine": cosine,
+        "cosine_margin": cosine_margin,
         "term_recall": term_recall,
         "number_recall": number_recall,
         "number_extra": number_extra,
@@ -198,6 +205,7 @@ class Verifier(Protocol):
 MONOTONE = {
     "cosine": 1,
     "span_cosine": 1,
+    "cosine_margin": 1,
     "term_recall": 1,
     "number_recall": 1,
     "number_extra": -1,

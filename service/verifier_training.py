@@ -305,8 +305,8 @@ def main() -> None:
     default = Path(str(resources.files("service.models").joinpath(MODEL_RESOURCE)))
     parser.add_argument("--out", type=Path, default=default)
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--per-category", type=int, default=60)
-    parser.add_argument("--negatives", type=int, default=60)
+    parser.add_argument("--per-category", type=int, default=100)
+    parser.add_argument("--negatives", type=int, default=120)
     parser.add_argument(
         "--index",
         type=Path,

@@ -114,3 +114,20 @@ def test_scanner_refuses_an_index_built_with_another_model_or_settings(tiny_inde
 def test_missing_index_says_how_to_build_one(tmp_path):
     with pytest.raises(IndexNotFoundError, match="clearance index build"):
         read_manifest(tmp_path)
+
+
+def test_a_short_item_with_a_solution_gets_a_passage_for_its_prompt_alone():
+    from indexer.build import item_passages
+    from indexer.manifest import IndexSettings
+    from indexer.normalize import TextMode, tokenize
+
+    question = "Alice is 7 years older than Beth, who is 5 years older than Erica. Age of Alice?"
+    text = question + "\nBeth is 30+5=35, so Alice is 35+7=42.\n#### 42"
+    prompted = ReferenceItem("q", text, meta={"prompt_end": len(question)})
+    passages = item_passages(prompted, tokenize(text, TextMode.PROSE), IndexSettings())
+    prompt, whole = (text[p.char_start : p.char_end] for p in passages)
+    assert prompt == question.rstrip("?") and whole == text
+    # A multiple-choice item whose answer is one letter needs no second, near-equal passage.
+    choice = "Which gas do plants take in?\nA. oxygen\nB. carbon dioxide\nAnswer: B"
+    mc = ReferenceItem("mc", choice, meta={"prompt_end": choice.index("Answer")})
+    assert len(item_passages(mc, tokenize(choice, TextMode.PROSE), IndexSettings())) == 1

@@ -87,8 +87,8 @@ def test_paraphrase_tier_alone_finds_reworded_items_with_evidence_and_signals(
             assert alone.paraphrase.verifier.accepts(piece.signals["probability"], "prose")
             assert alone.paraphrase.verifier.accepts(piece.confidence, "prose")
             assert item.text[piece.ref_start : piece.ref_end] in item.text
-    # Of 12 heavily reworded questions the tier alone finds about a third at its calibrated
-    # threshold (benchmarks/paraphrase.py reports the rate); with the verbatim tier, nearly all.
+    # A floor for 12 heavily reworded questions at the calibrated threshold; the rate of the
+    # tier alone is reported by benchmarks/paraphrase.py.
     assert found >= 3
 
 
@@ -134,3 +134,16 @@ def test_candidate_stage_embeds_far_fewer_windows_than_every_window(
     slow_results = slow.scan_many(docs)
     assert fast.paraphrase.windows_embedded * 10 <= slow.paraphrase.windows_embedded
     assert [r.decision for r in fast_results] == [r.decision for r in slow_results]
+
+
+def test_cosine_margin_is_measured_against_other_items_not_other_passages():
+    from service.paraphrase import _cosine_margins
+
+    found = [
+        (0, None, 10, ("gsm", 1), 0.90),  # the item's prompt passage
+        (0, None, 11, ("gsm", 1), 0.80),  # the same item's full passage: no rival
+        (0, None, 40, ("gsm", 7), 0.70),  # another item
+        (1, None, 50, ("mmlu", 3), 0.60),  # alone in its window: the floor stands in
+    ]
+    margins = _cosine_margins(found, floor=0.55)
+    assert margins == pytest.approx([0.20, 0.20, -0.20, 0.05])
