@@ -42,8 +42,9 @@ from service.verifier import (
 )
 
 # Share of the scan documents that hide no item but reach the verifier whose best pair may
-# pass the threshold; well under the issue's 1% so that held-out documents stay under it.
-TARGET_DOC_FPR = 0.005
+# pass the threshold (out of fold). Stricter than the issue's 1% for hard negatives because
+# clean pages must stay under 0.2%, and a threshold must hold on documents it has not seen.
+TARGET_DOC_FPR = 0.0025
 # Sentence-pair datasets are reported, not used to set the threshold: PAWS negatives share
 # nearly every word and n-gram with their pair, so no threshold separates them (and the
 # verbatim tier would flag them as edited copies anyway; see BENCHMARKS.md).
@@ -195,12 +196,12 @@ def export_trees(model) -> tuple[float, list[dict]]:
     return float(np.ravel(model._baseline_prediction)[0]), trees
 
 
-def _threshold(held_out: list[Example], probabilities: np.ndarray, code: bool) -> float:
+def _threshold(examples: list[Example], probabilities: np.ndarray, code: bool) -> float:
     """Lowest threshold that lets ``TARGET_DOC_FPR`` of the documents hiding nothing pass,
     among the scan documents whose pairs are of this mode (code or prose)."""
-    hiding = {e.doc for e in held_out if e.label}
+    hiding = {e.doc for e in examples if e.label}
     worst: dict[str, float] = {}
-    for example, p in zip(held_out, probabilities, strict=True):
+    for example, p in zip(examples, probabilities, strict=True):
         if (
             example.doc not in hiding
             and example.source not in SENTENCE_SOURCES
@@ -213,21 +214,13 @@ def _threshold(held_out: list[Example], probabilities: np.ndarray, code: bool) -
     return float(max(0.5, negatives[int(len(negatives) * TARGET_DOC_FPR)] + 1e-6))
 
 
-def fit(examples: list[Example], seed: int) -> dict:
-    """Monotone boosted trees; threshold set on held-out documents for ``TARGET_DOC_FPR``."""
-    from sklearn.ensemble import HistGradientBoostingClassifier
-    from sklearn.metrics import roc_auc_score
-    from sklearn.model_selection import GroupShuffleSplit
+FOLDS = 5
 
-    x, y = _matrix(examples), np.array([e.label for e in examples])
-    groups = np.array([e.doc for e in examples])
-    weights = np.array(
-        [SENTENCE_PAIR_WEIGHT if e.source in SENTENCE_SOURCES else 1.0 for e in examples]
-    )
-    train_rows, test_rows = next(
-        GroupShuffleSplit(n_splits=1, test_size=0.3, random_state=seed).split(x, y, groups)
-    )
-    model = HistGradientBoostingClassifier(
+
+def _model(seed: int):
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    return HistGradientBoostingClassifier(
         max_iter=150,
         max_depth=3,
         learning_rate=0.1,
@@ -235,20 +228,42 @@ def fit(examples: list[Example], seed: int) -> dict:
         monotonic_cst=[MONOTONE.get(f, 0) for f in FEATURES],
         random_state=seed,
     )
-    model.fit(x[train_rows], y[train_rows], sample_weight=weights[train_rows])
+
+
+def fit(examples: list[Example], seed: int) -> dict:
+    """Monotone boosted trees on every example; the threshold from out-of-fold predictions.
+
+    Each document's pairs are scored by a model that never saw that document (``FOLDS``-fold,
+    grouped by document), so the threshold is set for ``TARGET_DOC_FPR`` on every negative
+    document rather than on a 30% split: with a few hundred negative documents per mode, one
+    held-out split is too few to place a 0.5% quantile.
+    """
+    from sklearn.metrics import roc_auc_score
+    from sklearn.model_selection import GroupKFold
+
+    x, y = _matrix(examples), np.array([e.label for e in examples])
+    groups = np.array([e.doc for e in examples])
+    weights = np.array(
+        [SENTENCE_PAIR_WEIGHT if e.source in SENTENCE_SOURCES else 1.0 for e in examples]
+    )
+    out_of_fold = np.zeros(len(examples))
+    for train_rows, test_rows in GroupKFold(n_splits=FOLDS).split(x, y, groups):
+        fold = _model(seed).fit(x[train_rows], y[train_rows], sample_weight=weights[train_rows])
+        out_of_fold[test_rows] = fold.predict_proba(x[test_rows])[:, 1]
+    model = _model(seed).fit(x, y, sample_weight=weights)
     baseline, trees = export_trees(model)
     exported = PairVerifier.from_dict(
         {"features": list(FEATURES), "baseline": baseline, "trees": trees, "accept_at": {}},
         TermSettings(),
     )
-    p_test = np.array([exported.probability(examples[i].features) for i in test_rows])
-    if not np.allclose(p_test, model.predict_proba(x[test_rows])[:, 1], atol=1e-6):
+    p_all = np.array([exported.probability(e.features) for e in examples])
+    if not np.allclose(p_all, model.predict_proba(x)[:, 1], atol=1e-6):
         raise RuntimeError("exported trees disagree with scikit-learn's predictions")
-    held_out = [examples[i] for i in test_rows]
 
     accept_at = {
-        mode.value: _threshold(held_out, p_test, mode is TextMode.CODE) for mode in TextMode
+        mode.value: _threshold(examples, out_of_fold, mode is TextMode.CODE) for mode in TextMode
     }
+    code = np.array([bool(e.features["is_code"]) for e in examples])
     return {
         "features": list(FEATURES),
         "baseline": baseline,
@@ -261,16 +276,17 @@ def fit(examples: list[Example], seed: int) -> dict:
             "examples": len(examples),
             "positives": int(y.sum()),
             "documents": len(set(groups)),
-            "held_out_auc": float(roc_auc_score(y[test_rows], p_test)),
-            "held_out_documents": {
+            "out_of_fold_auc": float(roc_auc_score(y, out_of_fold)),
+            "out_of_fold_documents": {
                 mode: doc_rates(
-                    [e for e in held_out if bool(e.features["is_code"]) == (mode == "code")],
-                    p_test[[bool(e.features["is_code"]) == (mode == "code") for e in held_out]],
+                    [e for e, c in zip(examples, code, strict=True) if c == (mode == "code")],
+                    out_of_fold[code == (mode == "code")],
                     threshold,
                 )
                 for mode, threshold in accept_at.items()
             },
             "target_doc_fpr": TARGET_DOC_FPR,
+            "folds": FOLDS,
             "seed": seed,
         },
     }
