@@ -114,6 +114,8 @@ class ParaphraseMatcher:
         vectors = self.embedder.encode(texts)
         self.windows_embedded += len(windows)
         pairs = self._candidate_pairs(docs, windows, vectors)
+        if self.observer is None:
+            pairs = [pair for pair in pairs if self._may_pass(pair)]
         self._add_span_cosines(docs, pairs)
         for pair in pairs:
             doc = docs[pair.window.doc]
@@ -164,6 +166,16 @@ class ParaphraseMatcher:
             )
             pairs.append(_Pair(window, corpus, passage, reference, features, span))
         return pairs
+
+    def _may_pass(self, pair: _Pair) -> bool:
+        """Whether the pair could be accepted with the best span cosine there is.
+
+        The verifier is monotone in ``span_cosine``, so a pair that fails with it at 1.0 fails
+        whatever its span embeds to: embedding that span would only cost time (most pairs are
+        the other neighbours FAISS returns for a window, far from passing).
+        """
+        optimistic = {**pair.features, "span_cosine": 1.0}
+        return self.verifier.accepts(self.verifier.probability(optimistic), pair.reference.mode)
 
     def _add_span_cosines(self, docs: list[Document], pairs: list[_Pair]) -> None:
         """Cosine of the aligned span alone with the passage: the window's own cosine is
