@@ -18,7 +18,10 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
+import zstandard
 from typer.testing import CliRunner
 
 from indexer.build import build_index
@@ -26,6 +29,7 @@ from indexer.manifest import IndexSettings
 from indexer.normalize import NormalizationSettings
 from service.cli import app
 from service.scanner import Scanner, ScanSettings
+from service.shards import scan_shards
 
 HAYSTACK = range(100, 160)
 EXPECTED = {
@@ -152,3 +156,37 @@ def mismatched_index(tmp_path_factory, small_corpora, embedder) -> Path:
     settings = IndexSettings(normalization=NormalizationSettings(fold_accents=False))
     build_index(out, [replace(mmlu, items=mmlu.items[:5])], settings=settings, embedder=embedder)
     return out
+
+
+@pytest.fixture(scope="session")
+def shard_inputs(tmp_path_factory, gate_docs) -> Path:
+    """The test shard as two real shards: 30 documents + a broken line in JSONL+zstd, and 30
+    in Parquet."""
+    folder = tmp_path_factory.mktemp("shard-inputs")
+    lines = [json.dumps(d) for d in gate_docs[:30]] + ['{"text": oops']
+    data = ("\n".join(lines) + "\n").encode("utf-8")
+    (folder / "part-0001.jsonl.zst").write_bytes(zstandard.ZstdCompressor().compress(data))
+    pq.write_table(pa.Table.from_pylist(gate_docs[30:]), folder / "part-0002.parquet")
+    return folder
+
+
+def scan_shard_folder(inputs: Path, index: Path, out: Path, output: str) -> Path:
+    """``clearance scan-shards`` over ``inputs`` (verbatim tier, as ``gate_results``)."""
+    run = scan_shards(
+        [inputs],
+        index=index,
+        out=out,
+        output=output,
+        tiers=("verbatim",),
+        workers=1,
+        progress=False,
+    )
+    assert run.complete
+    return out
+
+
+@pytest.fixture(scope="session")
+def shard_folder(tmp_path_factory, shard_inputs, small_index) -> Path:
+    """A real annotated scan-shards output folder of the two shards."""
+    out = tmp_path_factory.mktemp("scan-shards") / "out"
+    return scan_shard_folder(shard_inputs, small_index, out, "annotated")

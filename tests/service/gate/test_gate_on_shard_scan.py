@@ -1,24 +1,15 @@
-"""The gate on the real output of ``clearance scan-shards`` (JSONL+zstd and Parquet shards).
-
-Needs the shard scan (service/shards, branch ``shards``); on a tree without it this module is
-skipped, and test_gate_results_input.py checks the same reader against the documented layout.
-"""
+"""The gate on the real output of ``clearance scan-shards`` (JSONL+zstd and Parquet shards)."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
-import zstandard
 from typer.testing import CliRunner
 
 from service.cli import app
 from service.gate import GatePolicy, evaluate, gate
-
-shards = pytest.importorskip("service.shards", reason="the shard scan is not in this tree")
+from tests.service.gate.conftest import scan_shard_folder
 
 POLICY = GatePolicy.from_dict(
     {
@@ -29,30 +20,9 @@ POLICY = GatePolicy.from_dict(
 )
 
 
-@pytest.fixture(scope="module")
-def shard_inputs(tmp_path_factory, gate_docs) -> Path:
-    """The test shard as two real shards: 30 documents + a broken line, and 30 in Parquet."""
-    folder = tmp_path_factory.mktemp("shard-inputs")
-    lines = [json.dumps(d) for d in gate_docs[:30]] + ['{"text": oops']
-    data = ("\n".join(lines) + "\n").encode("utf-8")
-    (folder / "part-0001.jsonl.zst").write_bytes(zstandard.ZstdCompressor().compress(data))
-    pq.write_table(pa.Table.from_pylist(gate_docs[30:]), folder / "part-0002.parquet")
-    return folder
-
-
 @pytest.mark.parametrize("output", ["annotated", "split"])
 def test_gate_reads_a_real_shard_scan(output, shard_inputs, small_index, gate_results, tmp_path):
-    out = tmp_path / "scan-out"
-    run = shards.scan_shards(
-        [shard_inputs],
-        index=small_index,
-        out=out,
-        output=output,
-        tiers=("verbatim",),
-        workers=1,
-        progress=False,
-    )
-    assert run.complete
+    out = scan_shard_folder(shard_inputs, small_index, tmp_path / "scan-out", output)
 
     verdict = gate(results=[out], policy=POLICY, index=small_index)
 

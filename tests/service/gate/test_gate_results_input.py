@@ -6,12 +6,12 @@ import json
 from pathlib import Path
 
 import pytest
-from gate_shard_layout import write_shard_folder
 from typer.testing import CliRunner
 
 from indexer.manifest import IndexMismatchError
 from service.cli import app
 from service.gate import GateInputError, GatePolicy, evaluate, gate, read_results
+from tests.service.gate.conftest import scan_shard_folder
 
 REJECTED_LINE = '{"text": oops'
 POLICY = GatePolicy.from_dict(
@@ -21,20 +21,6 @@ POLICY = GatePolicy.from_dict(
         "corpora": {"gsm8k-test": {"zero_tolerance": True}},
     }
 )
-
-
-@pytest.fixture(scope="module")
-def shard_folder(tmp_path_factory, small_index, gate_docs, gate_results) -> Path:
-    """Two shards: 30 documents in JSONL+zstd with one rejected line, 30 in Parquet."""
-    return write_shard_folder(
-        tmp_path_factory.mktemp("scan-shards") / "out",
-        small_index,
-        [
-            ("part-0001.jsonl.zst", gate_docs[:30], gate_results[:30]),
-            ("part-0002.parquet", gate_docs[30:], gate_results[30:]),
-        ],
-        rejects={"part-0001.jsonl.zst": [REJECTED_LINE]},
-    )
 
 
 def rules_of(verdict):
@@ -89,17 +75,17 @@ def test_gate_on_shard_scan_folder_matches_the_scan(shard_folder, small_index, g
 
 
 def test_split_output_folders_give_the_same_verdict(
-    tmp_path, small_index, gate_docs, gate_results, shard_folder
+    tmp_path, small_index, shard_inputs, shard_folder
 ):
-    split = write_shard_folder(
-        tmp_path / "split",
-        small_index,
-        [("a/part-0001.jsonl.gz", gate_docs, gate_results)],
-        split=True,
-    )
+    split = scan_shard_folder(shard_inputs, small_index, tmp_path / "split", "split")
     assert sorted(p.name for p in split.iterdir()) == [
+        ".lock",
+        ".staging",
+        "_done",
         "keep",
+        "rejects",
         "remove",
+        "report.html",
         "report.json",
         "review",
         "run.json",
