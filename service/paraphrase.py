@@ -135,7 +135,7 @@ class ParaphraseMatcher:
     ) -> list[_Pair]:
         """(window, passage) pairs FAISS returns above ``min_cosine``, with their signals."""
         terms = self.index.manifest.settings.terms
-        found = []  # (row, corpus, passage, item, score) over every corpus
+        found = []  # (row, corpus, passage, item, score) above min_cosine, over every corpus
         for corpus in self.index.corpora:
             if corpus.vectors.ntotal == 0:
                 continue
@@ -143,14 +143,12 @@ class ParaphraseMatcher:
             scores, neighbours = corpus.vectors.search(vectors, k)
             for row in range(len(windows)):
                 for score, passage in zip(scores[row], neighbours[row], strict=True):
-                    if passage >= 0:
+                    if passage >= 0 and score >= self.settings.min_cosine:
                         item = (corpus.name, corpus.passage_item(int(passage)))
                         found.append((row, corpus, int(passage), item, float(score)))
         margins = _cosine_margins(found, self.settings.min_cosine)
         pairs = []
         for (row, corpus, passage, _, score), margin in zip(found, margins, strict=True):
-            if score < self.settings.min_cosine:
-                continue
             window = windows[row]
             doc = docs[window.doc]
             reference = self._reference(corpus, passage)
@@ -346,7 +344,7 @@ def _cosine_margins(found: list[tuple], floor: float) -> list[float]:
     A reworded test item is far closer to its own item than to any other; an item of the same
     style (a GSM8K train problem) sits about as close to several test items at once. Passages
     of the same item do not compete with each other; with no other item above ``floor`` the
-    floor stands in for it.
+    floor stands in for it (so neighbours below the floor need not be passed in).
     """
     per_row: dict[int, dict[tuple, float]] = {}
     for row, _, _, item, score in found:
