@@ -399,6 +399,13 @@ def training_suite(data: SuiteData, per_category: int, negatives: int, seed: int
 HANDWRITTEN = Path(__file__).parent / "samples" / "handwritten_rephrasings.jsonl"
 
 
+def read_handwritten(path: Path = HANDWRITTEN) -> list[dict]:
+    """The hand-written records: ``corpus``, ``ref_id``, ``label`` (1: rewords that test item;
+    0: rewords a train problem) and ``text``."""
+    with path.open(encoding="utf-8") as handle:
+        return [json.loads(line) for line in handle if line.strip()]
+
+
 def handwritten_suite(data: SuiteData, seed: int = 3, path: Path = HANDWRITTEN) -> list[Case]:
     """Rephrasings written by hand, in the manner of a language model asked to reword a test
     item (new sentence order, synonyms, shuffled choices, renamed code), none of them made by
@@ -409,9 +416,7 @@ def handwritten_suite(data: SuiteData, seed: int = 3, path: Path = HANDWRITTEN) 
     """
     b = SuiteBuilder(data, seed)
     cases = []
-    with path.open(encoding="utf-8") as handle:
-        records = [json.loads(line) for line in handle if line.strip()]
-    for number, record in enumerate(records):
+    for number, record in enumerate(read_handwritten(path)):
         positive = bool(record["label"])
         expected = ((record["corpus"], record["ref_id"]),) if positive else ()
         prefix = "handwritten-rephrased" if positive else "handwritten-gsm8k-train"

@@ -8,7 +8,6 @@ nearby, as in a real index.
 
 from __future__ import annotations
 
-import json
 import random
 from pathlib import Path
 
@@ -16,20 +15,15 @@ import pytest
 
 from indexer.build import build_index
 from indexer.corpus import Corpus
-from reference_corpora.suite import HANDWRITTEN, hide
+from reference_corpora.suite import hide, read_handwritten
 from service.scanner import Scanner
 from tests.conftest import catalog_corpus
-
-
-def _records() -> list[dict]:
-    with HANDWRITTEN.open(encoding="utf-8") as handle:
-        return [json.loads(line) for line in handle if line.strip()]
 
 
 @pytest.fixture(scope="module")
 def scanner(tmp_path_factory, data_root: Path, embedder) -> Scanner:
     wanted: dict[str, set[str]] = {}
-    for record in _records():
+    for record in read_handwritten():
         if record["label"]:
             wanted.setdefault(record["corpus"], set()).add(record["ref_id"])
     corpora = []
@@ -48,7 +42,7 @@ def scanner(tmp_path_factory, data_root: Path, embedder) -> Scanner:
 
 
 def test_handwritten_rephrasings_hidden_in_web_pages_are_found(scanner, web_docs):
-    positives = [r for r in _records() if r["label"]]
+    positives = [r for r in read_handwritten() if r["label"]]
     found = []
     for number, record in enumerate(positives):
         doc, span = hide(record["text"], web_docs[800 + number], random.Random(number))
@@ -66,7 +60,7 @@ def test_handwritten_rephrasings_hidden_in_web_pages_are_found(scanner, web_docs
 
 
 def test_handwritten_rephrasings_of_train_problems_stay_keep(scanner, web_docs):
-    negatives = [r for r in _records() if not r["label"]]
+    negatives = [r for r in read_handwritten() if not r["label"]]
     flagged = []
     for number, record in enumerate(negatives):
         doc, _ = hide(record["text"], web_docs[900 + number], random.Random(number))
