@@ -23,7 +23,6 @@ import random
 import shutil
 import tempfile
 import time
-from importlib import resources
 from pathlib import Path
 
 from benchmarks._common import CACHE, cached_index, git_revision, machine
@@ -85,10 +84,6 @@ def make_shards(folder: Path, root: Path, refs: list[Corpus], copies: int, shard
     return sum(p.stat().st_size for p in folder.glob("*.jsonl"))
 
 
-def verifier_available() -> bool:
-    return resources.files("service.models").joinpath("paraphrase_verifier.json").is_file()
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -117,12 +112,6 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for name in args.runs.split(","):
         engine, tiers = RUNS[name]
-        if "paraphrase" in tiers and not verifier_available():
-            print(
-                f"| {name} | skipped: service/models/paraphrase_verifier.json is not on this "
-                "branch yet; rerun with `--runs local-both` once it lands | | | | | | | | | |"
-            )
-            continue
         out = Path(tempfile.mkdtemp(prefix=f"shard-scan-{name}-"))
         try:
             started = time.perf_counter()
