@@ -19,7 +19,7 @@ from pathlib import Path
 from benchmarks._common import cached_index, git_revision, machine
 from reference_corpora.catalog import data_dir, load_corpora
 from service.gate import GatePolicy, gate
-from service.scanner import Scanner, ScanSettings
+from service.scanner import Scanner, ScanSettings, parse_tiers
 
 CORPORA = ["gsm8k-test", "truthfulqa", "humaneval"]
 POLICY = GatePolicy.from_dict(
@@ -50,7 +50,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--repeats", type=int, default=3, help="best of this many runs")
     args = parser.parse_args()
-    tiers = tuple(args.tiers.split(","))
+    tiers = parse_tiers(args.tiers)
 
     index = cached_index("gate-index", load_corpora(CORPORA))
     scanner = Scanner.load(index, settings=ScanSettings(tiers=tiers))

@@ -17,7 +17,7 @@ import time
 
 from benchmarks._common import cached_index, git_revision, machine
 from reference_corpora.suite import SuiteData, evaluate, format_scores, score, verbatim_suite
-from service.scanner import Scanner, ScanSettings
+from service.scanner import Scanner, ScanSettings, parse_tiers
 
 
 def main() -> None:
@@ -33,7 +33,7 @@ def main() -> None:
 
     data = SuiteData.load()
     index = cached_index("quality-index", data.index_corpora())
-    tiers = tuple(args.tiers.split(","))
+    tiers = parse_tiers(args.tiers)
     scanner = Scanner.load(index, settings=ScanSettings(tiers=tiers))
     cases = verbatim_suite(data, args.per_category, args.negatives, seed=args.seed)
 
