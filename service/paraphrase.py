@@ -19,6 +19,7 @@ from indexer.embedding import Embedder
 from indexer.normalize import TextMode
 from indexer.store import CorpusIndex, ReferenceIndex
 from indexer.terms import TermBag, term_weights
+from indexer.vector_index import search
 from service.document import Document
 from service.policy import Policy
 from service.results import Evidence, Method
@@ -140,7 +141,7 @@ class ParaphraseMatcher:
             if corpus.vectors.ntotal == 0:
                 continue
             k = min(self.settings.top_k, corpus.vectors.ntotal)
-            scores, neighbours = corpus.vectors.search(vectors, k)
+            scores, neighbours = search(corpus.vectors, vectors, k)
             for row in range(len(windows)):
                 for score, passage in zip(scores[row], neighbours[row], strict=True):
                     if passage >= 0 and score >= self.settings.min_cosine:

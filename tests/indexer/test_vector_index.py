@@ -7,6 +7,7 @@ from indexer.vector_index import (
     VectorSettings,
     build_vector_index,
     read_vector_index,
+    search,
     vector_index_kind,
     write_vector_index,
 )
@@ -35,3 +36,15 @@ def test_large_indexes_are_ivf_and_still_find_near_duplicates(tmp_path):
     noisy /= np.linalg.norm(noisy, axis=1, keepdims=True)
     _, neighbours = loaded.search(noisy, 1)
     assert (neighbours[:, 0] == np.arange(200)).mean() >= 0.95
+
+
+def test_search_answers_the_same_on_one_thread_and_many():
+    vectors = _unit(2000, 3)
+    index = build_vector_index(vectors, VectorSettings())
+    few, many = vectors[:5], vectors[:400]
+    threads = faiss.omp_get_max_threads()
+    scores, neighbours = search(index, few, 3)
+    assert (neighbours[:, 0] == np.arange(5)).all() and np.allclose(scores[:, 0], 1.0, atol=1e-5)
+    assert faiss.omp_get_max_threads() == threads  # the thread setting is given back
+    _, many_neighbours = search(index, many, 3)
+    assert (many_neighbours[:5] == neighbours).all()
