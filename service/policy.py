@@ -32,6 +32,10 @@ class KindPolicy:
     min_similarity: float = 0.75
     # Fewest n-gram hits before a reference passage is even aligned (capped at its gram count).
     candidate_min_hits: int = 2
+    # Whether verbatim evidence counts only as far as the numbers on both sides agree: GSM8K
+    # train and test problems share templated wording and differ only in their numbers. In a
+    # work, numbers are dates and OCR noise ("t0", "0'er"): one of them zeroed a page-long copy.
+    check_numbers: bool = True
 
     def __post_init__(self) -> None:
         if not 0 < self.review_at <= self.remove_at <= 1:
@@ -66,6 +70,7 @@ class Policy:
             saturation_tokens=64,
             saturation_mass=20.0,
             candidate_min_hits=4,
+            check_numbers=False,
         )
     )
 

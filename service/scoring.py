@@ -156,7 +156,7 @@ def build_match(
     similarity = sum(e.similarity * w for e, w in zip(pieces, weights, strict=True)) / total
     confidence = sum(e.confidence * w for e, w in zip(pieces, weights, strict=True)) / total
     verbatim = [e for e in pieces if e.method is Method.VERBATIM]
-    if verbatim:
+    if verbatim and kind_policy.check_numbers:
         confidence *= number_agreement(verbatim)
     strength = key_strength(corpus, item, pieces, kind_policy, terms)
     risk = strength * confidence
