@@ -321,9 +321,13 @@ class ParaphraseMatcher:
         view = self._references.get(key)
         if view is None:
             item, _, _, char_start, char_end = (int(v) for v in corpus.passages[passage])
-            text = corpus.item_text(item)[char_start:char_end]
+            item_text = corpus.item_text(item)
             view = ReferenceView.of(
-                text, corpus.record.mode, self.index.manifest.settings, char_start
+                item_text[char_start:char_end],
+                corpus.record.mode,
+                self.index.manifest.settings,
+                char_start,
+                item_text=item_text,
             )
             self._references[key] = view
             if len(self._references) > 8192:

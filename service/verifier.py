@@ -17,6 +17,7 @@ import keyword
 import math
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from importlib import resources
 from itertools import pairwise
 from typing import Any, Protocol
@@ -33,6 +34,16 @@ MODEL_RESOURCE = "paraphrase_verifier.json"
 
 _CODE_KEEP = set(keyword.kwlist) | set(dir(builtins)) | {"self", "cls"}
 _IDENTIFIER = re.compile(r"[A-Za-z_]\w*")
+# Docstrings, string literals (kept as one `"` token each) and comments (dropped): a rewording
+# changes them, a renaming leaves the code between them alone.
+_STRING_OR_COMMENT = re.compile(
+    r'(#[^\n]*)|"""[\s\S]*?"""|\'\'\'[\s\S]*?\'\'\'|"(?:\\.|[^"\\\n])*"|\'(?:\\.|[^\'\\\n])*\''
+)
+# An item whose code (without its docstring) is shorter than this many tokens counts as
+# proportionally weaker evidence: `def add(x, y): return x + y` has the shape of many programs.
+MIN_ITEM_SHAPE_TOKENS = 30
+# Beyond this many words a reference is long enough that its length adds no evidence.
+REF_TOKENS_CAP = 64
 _CAPITALIZED = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][a-z]{2,}\b", re.M)
 
 FEATURES = (
@@ -47,7 +58,9 @@ FEATURES = (
     "token_set",
     "bigram_overlap",
     "length_ratio",
+    "ref_tokens",
     "code_structure",
+    "item_structure",
     "is_code",
     "entity_recall",
     "has_entities",
@@ -64,19 +77,29 @@ class ReferenceView:
     char_start: int
     char_end: int
     mode: TextMode
+    # Code only: the whole item's shape without strings and comments (``item_shape``).
+    item_shape: str = ""
 
     @classmethod
     def of(
-        cls, text: str, mode: TextMode, settings: IndexSettings, char_start: int = 0
+        cls,
+        text: str,
+        mode: TextMode,
+        settings: IndexSettings,
+        char_start: int = 0,
+        item_text: str | None = None,
     ) -> ReferenceView:
+        """``item_text``: the whole item the passage belongs to (used for code)."""
         prose = tokenize(text, TextMode.PROSE, settings.normalization)
+        mode = TextMode(mode)
         return cls(
             text,
             prose,
             term_bag(prose.tokens, settings.terms, settings.ngrams.seed),
             char_start,
             char_start + len(text),
-            TextMode(mode),
+            mode,
+            item_shape(item_text or text) if mode is TextMode.CODE else "",
         )
 
     @property
@@ -101,6 +124,37 @@ def _code_shape(text: str) -> str:
     """Code tokens with every user identifier replaced: renaming variables does not change it."""
     tokens = tokenize(text, TextMode.CODE).tokens
     return " ".join("ID" if _IDENTIFIER.fullmatch(t) and t not in _CODE_KEEP else t for t in tokens)
+
+
+def item_shape(code: str) -> str:
+    """The code's shape with docstrings, comments and strings blanked out.
+
+    A renamed copy of a program keeps it exactly however its docstring is reworded; a
+    different program of the same style (MBPP against HumanEval) rarely comes close.
+    """
+    # One left-to-right pass, so a `#` inside a string and a quote inside a comment stay put.
+    blanked = _STRING_OR_COMMENT.sub(lambda m: " " if m.group(1) else ' " ', code)
+    return _code_shape(blanked)
+
+
+@lru_cache(maxsize=32)
+def _document_shape(text: str) -> str:
+    # Cached: every code pair of a document compares against the same document.
+    return item_shape(text)
+
+
+def item_structure(ref: ReferenceView, doc_text: str) -> float:
+    """How closely some stretch of the document has the whole reference program's shape.
+
+    Passages cut a program into pieces and a window holds only part of one, so this looks at
+    the whole item against the whole document (rapidfuzz's best partial alignment), scaled
+    down for programs too short for their shape to say much.
+    """
+    if not ref.item_shape:
+        return 0.0
+    tokens = ref.item_shape.count(" ") + 1
+    similarity = fuzz.partial_ratio(ref.item_shape, _document_shape(doc_text)) / 100.0
+    return similarity * min(1.0, tokens / MIN_ITEM_SHAPE_TOKENS)
 
 
 def _token_index(offsets: np.ndarray, char: int) -> int:
@@ -183,7 +237,11 @@ def pair_features(
         "token_set": fuzz.token_set_ratio(ref_norm, aligned_norm) / 100.0,
         "bigram_overlap": _bigram_overlap(ref.prose.tokens, aligned_tokens),
         "length_ratio": length_ratio,
+        # A short reference ("Can you teach an old dog new tricks?") is alluded to by ordinary
+        # pages; the same similarity to a long one is stronger evidence.
+        "ref_tokens": float(min(len(ref.prose), REF_TOKENS_CAP)),
         "code_structure": code_structure,
+        "item_structure": item_structure(ref, doc_text),
         "is_code": float(is_code),
         "entity_recall": entity_recall,
         "has_entities": float(bool(ref_entities)),
@@ -212,7 +270,9 @@ MONOTONE = {
     "alignment": 1,
     "token_set": 1,
     "bigram_overlap": 1,
+    "ref_tokens": 1,
     "code_structure": 1,
+    "item_structure": 1,
     "entity_recall": 1,
 }
 
