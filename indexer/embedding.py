@@ -84,7 +84,7 @@ def model_fingerprint(model: str) -> str:
 # Padded tokens per forward pass. A batch is padded to its longest text, so one 200-token window
 # among 26 shorter ones made a 2 KB page's 27 windows cost 285 ms in one batch of 32 and 134 ms
 # in batches of 4; long texts run fastest 4 at a time, short ones 32 at a time (measured on
-# 2 cores, bf16): about 1,000 padded tokens per pass suits both.
+# 2 cores, bf16, in a profiling run): about 1,000 padded tokens per pass suits both.
 BATCH_TOKENS = 1024
 
 

@@ -47,7 +47,7 @@ def build_vector_index(vectors: np.ndarray, settings: VectorSettings) -> faiss.I
 # Up to this many query vectors are searched on one thread. A scan sends a few windows at a time,
 # and waking FAISS's OpenMP team for them cost more than the search itself; its threads then
 # spun on the two cores torch was about to use (2 KB pages, both tiers: p50 12 -> 9 ms, p99
-# 60-70 -> 50 ms measured in-process on 2 cores).
+# 60-70 -> 50 ms in an in-process profiling run on 2 cores).
 SINGLE_THREAD_QUERIES = 256
 
 
