@@ -147,7 +147,9 @@ class VerbatimMatcher:
         evidence = []
         for region in self._chain(pairs):
             aligned = self._verify(doc_tokens, ref, region, kind_policy)
-            if aligned is not None:
+            if aligned is not None and _has_words(
+                ref.tokens.tokens[aligned.ref_first : aligned.ref_end]
+            ):
                 evidence.append(
                     self._evidence(doc_tokens, ref, aligned, item_token_start, key_tokens)
                 )
@@ -301,3 +303,10 @@ def _similarity(
     doc: TokenizedText, ref: TokenizedText, d0: int, d1: int, r0: int, r1: int
 ) -> float:
     return float(Indel.normalized_similarity(doc.joined(d0, d1), ref.joined(r0, r1)))
+
+
+def _has_words(tokens: list[str]) -> bool:
+    """Whether a region holds any word: numbers and punctuation alone (a list of primes, a
+    times table) are common knowledge that many items and pages share, and cannot attribute a
+    page to one item."""
+    return any(any(ch.isalpha() for ch in token) for token in tokens)

@@ -95,6 +95,22 @@ def test_book_passages_with_ocr_digits_and_changed_numbers_are_still_found(scann
     _assert_all_found(scanner, cases)
 
 
+def test_a_shared_list_of_numbers_alone_is_not_evidence(scanner, small_corpora, web_docs):
+    """HumanEval/30, /34 and /35 share `[5, 3, -5, 2, -3, 3, 9, 0, 123, 1, -10]`; a page with
+    that list in it has copied none of them (an MBPP page with a list of primes was flagged
+    against HumanEval/96 before)."""
+    (item,) = [it for it in small_corpora[2].items if it.id == "HumanEval/30"]
+    numbers = "5, 3, -5, 2, -3, 3, 9, 0, 123, 1, -10"
+    assert numbers in item.text
+    page = web_docs[3][:800] + "\nTest data: [" + numbers + "] and again " + numbers + ".\n"
+    result = scanner.scan(page)
+    assert result.decision.value == "keep"
+    assert not [m for m in result.matches if m.corpus == "humaneval"]
+    # With a word of the item around the numbers it is evidence again.
+    copied = page + "\n>>> get_positive([-1, 2, -4, 5, 6])\n[2, 5, 6]\n"
+    assert any(m.ref_id == "HumanEval/30" for m in scanner.scan(copied).matches)
+
+
 def test_clean_c4_pages_stay_keep(scanner, builder):
     _assert_none_flagged(scanner, builder.negatives("clean-web", 60))
 
