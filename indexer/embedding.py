@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -88,7 +89,9 @@ def model_fingerprint(model: str) -> str:
 BATCH_TOKENS = 1024
 
 
-def token_batches(lengths: list[int], max_count: int, max_tokens: int = BATCH_TOKENS):
+def token_batches(
+    lengths: list[int], max_count: int, max_tokens: int = BATCH_TOKENS
+) -> Iterator[list[int]]:
     """Indices of texts grouped shortest first, each group's padded size within ``max_tokens``.
 
     A text longer than ``max_tokens`` goes alone.
