@@ -67,7 +67,11 @@ def read_reference_jsonl(path: Path) -> list[Corpus]:
     """Read the generic reference format: one ``{"id", "text", "corpus", "kind"}`` per line.
 
     Optional fields: ``mode`` (``prose``/``code``), ``license``, ``meta``. One file may hold
-    several corpora; they come back in order of first appearance.
+    several corpora; they come back in order of first appearance. In ``meta``,
+    ``prompt_end`` (characters of ``text`` that are what a model is asked, before any
+    solution or answer) and ``stem_end`` (a multiple-choice question before its options) are
+    used as the catalog's loaders use them: the prompt is embedded on its own, and scoring
+    measures how much of the prompt a document holds.
     """
     path = Path(path)
     corpora: dict[str, Corpus] = {}
@@ -110,7 +114,7 @@ def read_reference_jsonl(path: Path) -> list[Corpus]:
                     f"{where}: corpus {name!r} was {corpus.kind.value}/{corpus.mode.value} "
                     f"earlier, now {kind.value}/{mode.value}; one corpus has one kind and mode"
                 )
-            meta = record.get("meta", {})
+            meta = _checked_meta(record.get("meta", {}), record["text"], where)
             corpus.items.append(ReferenceItem(str(record["id"]), record["text"], meta))
     result = list(corpora.values())
     for corpus in result:
@@ -118,6 +122,25 @@ def read_reference_jsonl(path: Path) -> list[Corpus]:
     if not result:
         raise CorpusInputError(f"{path}: no reference items")
     return result
+
+
+def _checked_meta(meta: Any, text: str, where: str) -> dict[str, Any]:
+    """``meta`` as given, once its offsets are known to fall inside ``text``."""
+    if not isinstance(meta, dict):
+        raise CorpusInputError(f"{where}: field 'meta' must be a JSON object")
+    ends = {}
+    for key in ("stem_end", "prompt_end"):
+        if key in meta:
+            value = meta[key]
+            if not isinstance(value, int) or isinstance(value, bool) or not 0 < value <= len(text):
+                raise CorpusInputError(
+                    f"{where}: meta.{key} must be a character offset in 1..{len(text)}, got "
+                    f"{value!r}"
+                )
+            ends[key] = value
+    if ends.get("stem_end", 0) > ends.get("prompt_end", len(text)):
+        raise CorpusInputError(f"{where}: meta.stem_end comes after meta.prompt_end")
+    return meta
 
 
 _GUTENBERG_START = re.compile(r"^\*\*\* ?START OF (THE|THIS) PROJECT GUTENBERG.*$", re.I | re.M)

@@ -18,6 +18,22 @@ def _write(path, rows):
     return path
 
 
+def _q(**extra) -> dict:
+    return {
+        "id": "1",
+        "text": "Why? It is so.\nAnswer",
+        "corpus": "q",
+        "kind": "benchmark",
+        **extra,
+    }
+
+
+def test_prompt_and_stem_offsets_in_meta_are_kept(tmp_path):
+    row = _q(meta={"stem_end": 4, "prompt_end": 14, "source": "mine"})
+    (corpus,) = read_reference_jsonl(_write(tmp_path / "refs.jsonl", [row]))
+    assert corpus.items[0].meta == {"stem_end": 4, "prompt_end": 14, "source": "mine"}
+
+
 def test_generic_jsonl_groups_items_by_corpus(tmp_path):
     path = _write(
         tmp_path / "refs.jsonl",
@@ -42,6 +58,11 @@ def test_generic_jsonl_groups_items_by_corpus(tmp_path):
         ({"id": "1", "text": 3, "corpus": "q", "kind": "benchmark"}, "'text' must be a string"),
         ({"id": "1", "text": "x", "corpus": "q", "kind": "secret"}, "kind is 'benchmark' or"),
         ({"id": "1", "text": "x", "corpus": "bad name!", "kind": "benchmark"}, "corpus name"),
+        (_q(meta=[1]), "'meta' must be a JSON object"),
+        (_q(meta={"prompt_end": "12"}), r"meta.prompt_end must be a character offset in 1..21"),
+        (_q(meta={"prompt_end": 99}), "meta.prompt_end must be a character offset"),
+        (_q(meta={"stem_end": 0}), "meta.stem_end must be a character offset"),
+        (_q(meta={"stem_end": 12, "prompt_end": 5}), "stem_end comes after meta.prompt_end"),
     ],
 )
 def test_bad_reference_lines_are_refused_with_file_and_line(tmp_path, row, message):
