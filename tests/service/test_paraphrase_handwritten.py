@@ -55,8 +55,9 @@ def test_handwritten_rephrasings_hidden_in_web_pages_are_found(scanner, web_docs
                 for m in result.matches
             )
         )
-    # benchmarks/paraphrase.py reports the rate on the same set against a full index.
-    assert sum(found) >= 0.6 * len(positives), f"{sum(found)} of {len(positives)}"
+    # benchmarks/paraphrase.py reports the rate on the same set against a full index; 26 of
+    # 33 here with the verifier of revision d2cac0a.
+    assert sum(found) >= 0.7 * len(positives), f"{sum(found)} of {len(positives)}"
 
 
 def test_handwritten_rephrasings_of_train_problems_stay_keep(scanner, web_docs):
