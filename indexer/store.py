@@ -32,6 +32,8 @@ import faiss
 import numpy as np
 
 from indexer.manifest import CorpusRecord, IndexManifest, read_manifest
+from indexer.normalize import tokenize
+from indexer.terms import distinct_mass
 from indexer.vector_index import read_vector_index, write_vector_index
 
 CORPORA_DIR = "corpora"
@@ -119,6 +121,8 @@ class CorpusIndex:
         self.key_tokens = stats[:, 2].astype(np.int64)
         self.key_mass = stats[:, 3]
         self.stem_tokens = stats[:, 4].astype(np.int64)
+        self._settings = manifest.settings
+        self._stem_mass: dict[int, float] = {}
         self.passages = np.load(folder / "passages.npy")
         self.ngram_hashes = np.load(folder / "ngram_hashes.npy", mmap_mode="r")
         self.ngram_passages = np.load(folder / "ngram_passages.npy", mmap_mode="r")
@@ -140,6 +144,28 @@ class CorpusIndex:
 
     def passage_item(self, passage: int) -> int:
         return int(self.passages[passage, 0])
+
+    def stem_mass(self, item: int) -> float:
+        """Rare-term mass of the item's stem (its question without the options), worked out
+        from the stored text on first use: only multiple-choice items that match ask for it."""
+        mass = self._stem_mass.get(item)
+        if mass is None:
+            tokens = tokenize(self.item_text(item), self.record.mode, self._settings.normalization)
+            stem = tokens.tokens[: int(self.stem_tokens[item])]
+            mass = self._stem_mass[item] = distinct_mass(stem, self._settings.terms)
+        return mass
+
+    def grams_elsewhere(self, grams: np.ndarray, item: int) -> np.ndarray:
+        """For each gram hash, whether a passage of another item holds it too."""
+        grams = np.asarray(grams, dtype=np.uint64)
+        low = np.searchsorted(self.ngram_hashes, grams, side="left")
+        high = np.searchsorted(self.ngram_hashes, grams, side="right")
+        counts = high - low
+        firsts = np.cumsum(counts) - counts
+        rows = np.repeat(low - firsts, counts) + np.arange(int(counts.sum()))
+        other = self.passages[np.asarray(self.ngram_passages[rows], dtype=np.int64), 0] != item
+        owners = np.repeat(np.arange(len(grams)), counts)
+        return np.bincount(owners[other], minlength=len(grams)) > 0
 
 
 class ReferenceIndex:

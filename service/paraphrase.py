@@ -299,7 +299,9 @@ class ParaphraseMatcher:
         doc_start, doc_end = tokens.char_span(*pair.span)
         corpus, reference = pair.corpus, pair.reference
         item_token_start = int(corpus.passages[pair.passage, 1])
-        in_key = item_token_start < corpus.key_tokens[corpus.passage_item(pair.passage)]
+        item = corpus.passage_item(pair.passage)
+        in_key = item_token_start < corpus.key_tokens[item]
+        in_stem = item_token_start < corpus.stem_tokens[item]
         return Evidence(
             method=Method.PARAPHRASE,
             doc_start=doc_start,
@@ -313,6 +315,7 @@ class ParaphraseMatcher:
             ref_mass=reference.terms.mass,
             ref_terms=frozenset(reference.prose.tokens),
             key_terms=frozenset(reference.prose.tokens) if in_key else frozenset(),
+            stem_terms=frozenset(reference.prose.tokens) if in_stem else frozenset(),
             signals={**pair.features, "probability": probability},
         )
 

@@ -36,6 +36,12 @@ class KindPolicy:
     # train and test problems share templated wording and differ only in their numbers. In a
     # work, numbers are dates and OCR noise ("t0", "0'er"): one of them zeroed a page-long copy.
     check_numbers: bool = True
+    # Whether a verbatim region counts only when it holds some of the item's own text: an
+    # n-gram no other reference item has, outside the item's quotation marks. Questions of
+    # one subject share stock wording ("the equal protection clause of the Fourteenth
+    # Amendment") and quote the same sayings, which a page can hold without holding the item.
+    # A work's dialogue is in quotation marks, so works do not ask for this.
+    require_own_text: bool = True
 
     def __post_init__(self) -> None:
         if not 0 < self.review_at <= self.remove_at <= 1:
@@ -71,6 +77,7 @@ class Policy:
             saturation_mass=20.0,
             candidate_min_hits=4,
             check_numbers=False,
+            require_own_text=False,
         )
     )
 

@@ -48,6 +48,7 @@ class Evidence:
     # (internal: not part of the JSON result).
     ref_terms: frozenset[str] = field(default=frozenset(), repr=False, compare=False)
     key_terms: frozenset[str] = field(default=frozenset(), repr=False, compare=False)
+    stem_terms: frozenset[str] = field(default=frozenset(), repr=False, compare=False)
     ref_numbers: frozenset[str] = field(default=frozenset(), repr=False, compare=False)
     doc_numbers: frozenset[str] = field(default=frozenset(), repr=False, compare=False)
     # What decided a paraphrase match (embedding cosine, number agreement, ...); empty otherwise.
@@ -94,7 +95,7 @@ class Match:
         }
 
 
-_INTERNAL = ("ref_terms", "key_terms", "ref_numbers", "doc_numbers")
+_INTERNAL = ("ref_terms", "key_terms", "stem_terms", "ref_numbers", "doc_numbers")
 
 
 def _evidence_dict(evidence: Evidence) -> dict[str, Any]:

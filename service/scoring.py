@@ -71,6 +71,7 @@ def _union(a: Evidence, b: Evidence) -> Evidence:
         signals=a.signals or b.signals,
         ref_terms=a.ref_terms | b.ref_terms,
         key_terms=a.key_terms | b.key_terms,
+        stem_terms=a.stem_terms | b.stem_terms,
         ref_numbers=a.ref_numbers | b.ref_numbers,
         doc_numbers=a.doc_numbers | b.doc_numbers,
     )
@@ -131,6 +132,17 @@ def key_strength(
         # A multiple-choice stem must itself be there: same options, other question = other item.
         stem_matched = _covered_tokens(pieces, limit=stem_tokens)
         strength = min(strength, stem_matched / max(1.0, min(share * stem_tokens, saturation)))
+        # ... and its own words, not only "Which of the following is" glued by the alignment
+        # to the subject's stock terms in an option. A stem with no rare words ("Which of the
+        # following is true?") is attributed by its options alone.
+        stem_mass = corpus.stem_mass(item)
+        if stem_mass >= MIN_ATTRIBUTABLE_MASS:
+            matched_stem = distinct_mass(
+                list(frozenset().union(*(e.stem_terms for e in pieces))), terms
+            )
+            strength = min(
+                strength, matched_stem / min(share * stem_mass, kind_policy.saturation_mass)
+            )
     # An item with almost no rare vocabulary ("What do you do?") can never count in full: it
     # is an everyday phrase, whatever benchmark it also belongs to.
     needed_mass = max(min(share * key_mass, kind_policy.saturation_mass), MIN_ATTRIBUTABLE_MASS)

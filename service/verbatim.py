@@ -9,6 +9,7 @@ reference never flags a document on its own.
 
 from __future__ import annotations
 
+import re
 from collections import OrderedDict, defaultdict
 from dataclasses import dataclass
 
@@ -46,11 +47,17 @@ class VerbatimSettings:
     max_candidates: int = 2000
 
 
+# Text in quotation marks inside an item: a saying, a statute or a passage the item quotes.
+_QUOTED = re.compile(r'"[^"\n]+"|\u201c[^\u201d\n]+\u201d')
+
+
 @dataclass(frozen=True)
 class _PassageText:
     tokens: TokenizedText  # offsets relative to the item text
     grams: np.ndarray
     gram_length: int
+    # Character spans (relative to the item text) of the passage's quotations.
+    quoted: tuple[tuple[int, int], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -143,16 +150,26 @@ class VerbatimMatcher:
         hit_rows = np.nonzero(np.isin(doc_grams, ref.grams))[0]
         pairs = [(int(i), j) for i in hit_rows for j in positions[int(doc_grams[i])]]
         item_token_start = int(corpus.passages[passage, 1])
-        key_tokens = int(corpus.key_tokens[corpus.passage_item(passage)])
+        item = corpus.passage_item(passage)
+        key_tokens, stem_tokens = int(corpus.key_tokens[item]), int(corpus.stem_tokens[item])
+        evidence = []
         evidence = []
         for region in self._chain(pairs):
             aligned = self._verify(doc_tokens, ref, region, kind_policy)
-            if aligned is not None and _has_words(
+            if aligned is None or not _has_words(
                 ref.tokens.tokens[aligned.ref_first : aligned.ref_end]
             ):
-                evidence.append(
-                    self._evidence(doc_tokens, ref, aligned, item_token_start, key_tokens)
-                )
+                continue
+            whole = aligned.ref_first == 0 and aligned.ref_end == len(ref.tokens)
+            if (
+                kind_policy.require_own_text
+                and not whole
+                and not _holds_own_text(corpus, item, ref, doc_grams, aligned)
+            ):
+                continue
+            evidence.append(
+                self._evidence(doc_tokens, ref, aligned, item_token_start, key_tokens, stem_tokens)
+            )
         return evidence
 
     @staticmethod
@@ -162,10 +179,15 @@ class VerbatimMatcher:
         aligned: _Aligned,
         item_token_start: int,
         key_tokens: int,
+        stem_tokens: int,
     ) -> Evidence:
         doc_words = doc.tokens[aligned.doc_first : aligned.doc_end]
         ref_words = ref.tokens.tokens[aligned.ref_first : aligned.ref_end]
+        # The stem's words the page lacks are not there, however the alignment bridged them: a
+        # stock "Which of the following is" glued to an option's terms is not the question.
+        found = set(doc_words)
         in_key = max(0, min(aligned.ref_end, key_tokens - item_token_start) - aligned.ref_first)
+        in_stem = max(0, min(aligned.ref_end, stem_tokens - item_token_start) - aligned.ref_first)
         doc_start, doc_end = doc.char_span(aligned.doc_first, aligned.doc_end)
         ref_start, ref_end = ref.tokens.char_span(aligned.ref_first, aligned.ref_end)
         return Evidence(
@@ -181,6 +203,7 @@ class VerbatimMatcher:
             ref_mass=aligned.mass,
             ref_terms=frozenset(ref_words),
             key_terms=frozenset(ref_words[:in_key]),
+            stem_terms=frozenset(ref_words[:in_stem]) & found,
             ref_numbers=numbers_in(ref_words),
             doc_numbers=numbers_in(doc_words),
         )
@@ -281,7 +304,11 @@ class VerbatimMatcher:
             if gram_length
             else np.empty(0, dtype=np.uint64)
         )
-        entry = _PassageText(tokens, grams, gram_length)
+        quoted = tuple(
+            (char_start + m.start(), char_start + m.end())
+            for m in _QUOTED.finditer(text, char_start, char_end)
+        )
+        entry = _PassageText(tokens, grams, gram_length, quoted)
         self._passage_cache[key] = entry
         if len(self._passage_cache) > self._cache_size:
             self._passage_cache.popitem(last=False)
@@ -297,6 +324,29 @@ def _passage_gram_length(corpus: CorpusIndex, n_tokens: int) -> int:
     if n_tokens >= longest:
         return longest
     return n_tokens if n_tokens in lengths else 0
+
+
+def _holds_own_text(
+    corpus: CorpusIndex, item: int, ref: _PassageText, doc_grams: np.ndarray, aligned: _Aligned
+) -> bool:
+    """Whether the region's shared grams include one that is this item's own: outside its
+    quotation marks and held by no other item's passage. A copy of an item always has one; a
+    page that only shares a subject's stock wording or a famous saying with it does not."""
+    length = ref.gram_length
+    ref_last = max(aligned.ref_first, aligned.ref_end - length + 1)
+    doc_last = max(aligned.doc_first, aligned.doc_end - length + 1)
+    positions = np.arange(aligned.ref_first, ref_last)
+    positions = positions[np.isin(ref.grams[positions], doc_grams[aligned.doc_first : doc_last])]
+    if ref.quoted and len(positions):
+        starts = ref.tokens.starts[positions]
+        ends = ref.tokens.ends[positions + length - 1]
+        inside = np.zeros(len(positions), dtype=bool)
+        for quote_start, quote_end in ref.quoted:
+            inside |= (starts >= quote_start) & (ends <= quote_end)
+        positions = positions[~inside]
+    if not len(positions):
+        return False
+    return not bool(corpus.grams_elsewhere(np.unique(ref.grams[positions]), item).all())
 
 
 def _similarity(

@@ -11,6 +11,7 @@ import random
 
 import pytest
 
+from indexer.build import build_index
 from reference_corpora import transforms as T
 from reference_corpora.suite import SuiteBuilder, SuiteData, evaluate, read_web
 from service.scanner import Scanner, ScanSettings
@@ -155,3 +156,74 @@ def test_empty_and_whitespace_documents_are_kept(scanner):
     for text in ("", "   \n\t", "!!! ???"):
         result = scanner.scan(text)
         assert (result.decision.value, result.matches, result.risk) == ("keep", (), 0.0)
+
+
+# Real MMLU items. The professional_law ones share the subject's stock wording with /212
+# ("Which of the following constitutional provisions", "the equal protection clause of the
+# Fourteenth Amendment", "The privileges and immunities clause of").
+SUBJECT_ITEMS = (
+    "professional_law/212",
+    "professional_law/70",
+    "professional_law/330",
+    "professional_law/892",
+    "philosophy/44",
+    "high_school_macroeconomics/290",
+)
+
+
+def _mmlu_scanner(tmp_path, data_root, embedder, ids):
+    corpus = catalog_corpus("mmlu-test", data_root)
+    corpus.items = [it for it in corpus.items if it.id in ids]
+    assert len(corpus.items) == len(ids)
+    build_index(tmp_path, [corpus], embedder=embedder)
+    return Scanner.load(tmp_path, settings=ScanSettings(tiers=("verbatim",)), embedder=embedder)
+
+
+@pytest.fixture(scope="module")
+def mmlu_items(data_root):
+    return {it.id: it for it in catalog_corpus("mmlu-test", data_root).items}
+
+
+@pytest.fixture(scope="module")
+def subject_scanner(tmp_path_factory, data_root, embedder):
+    return _mmlu_scanner(tmp_path_factory.mktemp("subject"), data_root, embedder, SUBJECT_ITEMS)
+
+
+def _page(web_docs, text: str) -> str:
+    return web_docs[5][:600] + "\n\n" + text + "\n\n" + web_docs[5][600:1200]
+
+
+def test_another_question_in_the_subjects_stock_wording_is_kept(
+    subject_scanner, mmlu_items, web_docs, tmp_path, data_root, embedder
+):
+    """MMLU professional_law/587 (not indexed) shares three stock phrases with /212 and
+    nothing of its own; a copy of /212 is still removed."""
+    other = _page(web_docs, mmlu_items["professional_law/587"].text)
+    assert subject_scanner.scan(other).decision.value == "keep"
+    copy = _page(web_docs, mmlu_items["professional_law/212"].text)
+    (match, *_) = subject_scanner.scan(copy).matches
+    assert (match.ref_id, match.decision.value) == ("professional_law/212", "remove")
+    # With /212 alone in the index the phrases are its own, and the same page is flagged.
+    alone = _mmlu_scanner(tmp_path, data_root, embedder, ("professional_law/212",))
+    assert alone.scan(other).decision.value != "keep"
+
+
+def test_a_saying_the_item_quotes_is_not_the_item(subject_scanner, mmlu_items, web_docs):
+    """philosophy/44 asks who said “An unexamined life is not worth living”; a page quoting
+    Socrates has not copied it, a page with the question has."""
+    quoting = _page(web_docs, "As Socrates put it, an unexamined life is not worth living.")
+    assert subject_scanner.scan(quoting).decision.value == "keep"
+    copy = _page(web_docs, mmlu_items["philosophy/44"].text)
+    assert subject_scanner.scan(copy).decision.value == "remove"
+
+
+def test_a_stock_stem_glued_to_an_options_terms_is_not_the_stem(
+    subject_scanner, mmlu_items, web_docs
+):
+    """high_school_macroeconomics/155 asks what shifts "the long-run aggregate supply curve";
+    /290 asks "Which of the following is equal to one?" with that curve in an option. The
+    alignment spans both, but the stem's own words ("equal to one") are not on the page."""
+    other = _page(web_docs, mmlu_items["high_school_macroeconomics/155"].text)
+    assert subject_scanner.scan(other).decision.value == "keep"
+    copy = _page(web_docs, mmlu_items["high_school_macroeconomics/290"].text)
+    assert subject_scanner.scan(copy).decision.value == "remove"
