@@ -12,6 +12,7 @@ Rephrasings written by hand (``reference_corpora/samples/handwritten_rephrasings
 made by our generators) are scanned too, with both tiers and with the paraphrase tier alone.
 
     python benchmarks/paraphrase.py --per-category 100 --negatives 100
+    python benchmarks/paraphrase.py --whole-negative-sets   # FP rates on every negative once
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from reference_corpora.suite import (
     handwritten_suite,
     paraphrase_suite,
     score,
+    whole_negative_sets,
 )
 from service.scanner import Scanner, ScanSettings
 
@@ -60,6 +62,11 @@ def main() -> None:
         help="cases per category in the side-by-side run (embedding every window is slow)",
     )
     parser.add_argument("--show-failures", type=int, default=10)
+    parser.add_argument(
+        "--whole-negative-sets",
+        action="store_true",
+        help="also scan every eval-half item of each hard-negative set once (about 5,000 pages)",
+    )
     args = parser.parse_args()
 
     data = SuiteData.load()
@@ -80,6 +87,12 @@ def main() -> None:
             f"#   {outcome.case.doc_id}: decision {outcome.decision}, top {outcome.top or '-'}, "
             f"expected {outcome.case.expected or 'nothing'}"
         )
+
+    if args.whole_negative_sets:
+        whole = whole_negative_sets(data)
+        outcomes, _, _ = run(scanner, whole, "full scan, every eval-half hard negative once")
+        for outcome in [o for o in outcomes if o.flagged][: args.show_failures]:
+            print(f"#   {outcome.case.doc_id}: decision {outcome.decision}, top {outcome.top}")
 
     handwritten = handwritten_suite(data)
     print("\n# rephrasings written by hand, not by reference_corpora/transforms.py")

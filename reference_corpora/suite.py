@@ -290,6 +290,18 @@ class SuiteBuilder:
             cases.append(self._doc(category, number, text, ()))
         return cases
 
+    def every_negative(
+        self, category: str, label: str, transform: Transform | None = None
+    ) -> list[Case]:
+        """Every item of a hard-negative set (in this builder's part), once, hidden likewise."""
+        if category == "clean-web":
+            return [Case(label, f"{label}-{i}", d) for i, d in enumerate(self.data.clean_web)]
+        pool = [it for it in self.data.negatives[category] if in_part(it, self.part)]
+        return [
+            self._doc(label, n, transform(it.text, self.rng) if transform else it.text, ())
+            for n, it in enumerate(pool)
+        ]
+
 
 def compose(*steps: Transform) -> Transform:
     def run(text: str, rng: random.Random) -> str:
@@ -394,6 +406,33 @@ def training_suite(data: SuiteData, per_category: int, negatives: int, seed: int
     # Categories recur (a negative category once per rewording): number the documents anew so
     # that every id names one document, as the verifier's per-document split needs.
     return [replace(case, doc_id=f"{case.category}-{n}") for n, case in enumerate(cases)]
+
+
+def whole_negative_sets(data: SuiteData, seed: int = 2) -> list[Case]:
+    """Every "eval"-half item of the hard-negative sets once (and every clean page), for false
+    positive rates that a sample of 100 cannot pin down to the 1% the targets are stated in.
+    GSM8K train problems get the vocabulary rewording, as in ``paraphrase_suite``."""
+    b = SuiteBuilder(data, seed, part="eval")
+    return [
+        *b.every_negative("clean-web", "every-clean-web"),
+        *b.every_negative("gsm8k-train", "every-gsm8k-train", REWORDINGS["vocabulary"]),
+        *b.every_negative("mbpp", "every-mbpp"),
+        *b.every_negative("mmlu-other", "every-mmlu-other"),
+    ]
+
+
+def calibration_suite(data: SuiteData, seed: int = 9) -> list[Case]:
+    """Documents that place the verifier's thresholds and are never fitted on: every
+    "train"-half item of the hard-negative sets, once, in a page (GSM8K train problems
+    reworded, as among the training negatives). A 0.5% tail needs thousands of documents;
+    the training suite draws a few hundred per mode."""
+    mbpp = SuiteBuilder(data, seed, part="train").every_negative("mbpp", "calibration-mbpp")
+    b = SuiteBuilder(data, seed + 1, part="train")
+    return [
+        *mbpp,
+        *b.every_negative("mmlu-other", "calibration-mmlu-other"),
+        *b.every_negative("gsm8k-train", "calibration-gsm8k-train", REWORDINGS["vocabulary"]),
+    ]
 
 
 HANDWRITTEN = Path(__file__).parent / "samples" / "handwritten_rephrasings.jsonl"

@@ -28,7 +28,7 @@ from rapidfuzz.distance import Indel
 
 from indexer.manifest import IndexSettings
 from indexer.normalize import TextMode, TokenizedText, tokenize
-from indexer.terms import TermBag, TermSettings, numbers_in, term_bag
+from indexer.terms import TermBag, TermSettings, numbers_in, term_bag, term_weight
 
 MODEL_RESOURCE = "paraphrase_verifier.json"
 
@@ -39,6 +39,14 @@ _IDENTIFIER = re.compile(r"[A-Za-z_]\w*")
 _STRING_OR_COMMENT = re.compile(
     r'(#[^\n]*)|"""[\s\S]*?"""|\'\'\'[\s\S]*?\'\'\'|"(?:\\.|[^"\\\n])*"|\'(?:\\.|[^\'\\\n])*\''
 )
+_DOCSTRING = re.compile(r'"""[\s\S]*?"""|\'\'\'[\s\S]*?\'\'\'')
+# Inside a docstring: a quoted value (an opening quote not after a letter, so "don't" is no
+# quotation) or a number.
+_EXAMPLE_VALUE = re.compile(r"(?<![A-Za-z])(['\"])([^'\"\n]*)\1(?![A-Za-z])|\d+(?:\.\d+)?")
+_WORD = re.compile(r"[a-z0-9]+")
+# Rare-term mass of example values at which they count in full (about three distinctive ones:
+# `15`, `"db1111db"`, `"clii"`); single digits and `True` weigh next to nothing.
+EXAMPLE_MASS_CAP = 6.0
 # An item whose code (without its docstring) is shorter than this many tokens counts as
 # proportionally weaker evidence: `def add(x, y): return x + y` has the shape of many programs.
 MIN_ITEM_SHAPE_TOKENS = 30
@@ -61,6 +69,7 @@ FEATURES = (
     "ref_tokens",
     "code_structure",
     "item_structure",
+    "example_mass",
     "is_code",
     "entity_recall",
     "has_entities",
@@ -77,8 +86,10 @@ class ReferenceView:
     char_start: int
     char_end: int
     mode: TextMode
-    # Code only: the whole item's shape without strings and comments (``item_shape``).
+    # Code only: the whole item's shape without strings and comments (``item_shape``) ...
     item_shape: str = ""
+    # ... and the values in its docstrings' examples, with their rare-term weights.
+    examples: tuple[tuple[str, float], ...] = ()
 
     @classmethod
     def of(
@@ -92,6 +103,8 @@ class ReferenceView:
         """``item_text``: the whole item the passage belongs to (used for code)."""
         prose = tokenize(text, TextMode.PROSE, settings.normalization)
         mode = TextMode(mode)
+        code = mode is TextMode.CODE
+        values = example_values(item_text or text) if code else frozenset()
         return cls(
             text,
             prose,
@@ -99,7 +112,8 @@ class ReferenceView:
             char_start,
             char_start + len(text),
             mode,
-            item_shape(item_text or text) if mode is TextMode.CODE else "",
+            item_shape(item_text or text) if code else "",
+            tuple((v, term_weight(v, settings.terms)) for v in sorted(values)),
         )
 
     @property
@@ -155,6 +169,40 @@ def item_structure(ref: ReferenceView, doc_text: str) -> float:
     tokens = ref.item_shape.count(" ") + 1
     similarity = fuzz.partial_ratio(ref.item_shape, _document_shape(doc_text)) / 100.0
     return similarity * min(1.0, tokens / MIN_ITEM_SHAPE_TOKENS)
+
+
+def example_values(code: str) -> frozenset[str]:
+    """The numbers and quoted values in a program's docstrings, as lower-case words.
+
+    They are the item's examples (``decimal_to_binary(15)  # returns "db1111db"``): a
+    rewording keeps them, since they are the specification, and a different program for the
+    same task (MBPP's own decimal-to-binary) has examples of its own.
+    """
+    values: set[str] = set()
+    for docstring in _DOCSTRING.finditer(code):
+        for match in _EXAMPLE_VALUE.finditer(docstring.group()[3:-3]):
+            value = match.group(2) if match.group(1) else match.group()
+            values.update(_WORD.findall(value.casefold()))
+    return frozenset(values)
+
+
+@lru_cache(maxsize=32)
+def _document_words(text: str) -> frozenset[str]:
+    return frozenset(_WORD.findall(text.casefold()))
+
+
+def example_mass(ref: ReferenceView, doc_text: str) -> float:
+    """Rare-term mass of the program's example values found anywhere in the document, up to
+    ``EXAMPLE_MASS_CAP`` (1.0 for prose and for a program without examples).
+
+    Mass, not a share: `[1, 2, 3]` and `True` are in any page of code, so examples made only
+    of them say nothing either way, and the model leans on the program's shape instead.
+    """
+    if not ref.examples:
+        return 1.0
+    words = _document_words(doc_text)
+    found = sum(weight for value, weight in ref.examples if value in words)
+    return min(found, EXAMPLE_MASS_CAP) / EXAMPLE_MASS_CAP
 
 
 def _token_index(offsets: np.ndarray, char: int) -> int:
@@ -242,6 +290,7 @@ def pair_features(
         "ref_tokens": float(min(len(ref.prose), REF_TOKENS_CAP)),
         "code_structure": code_structure,
         "item_structure": item_structure(ref, doc_text),
+        "example_mass": example_mass(ref, doc_text),
         "is_code": float(is_code),
         "entity_recall": entity_recall,
         "has_entities": float(bool(ref_entities)),
@@ -273,6 +322,7 @@ MONOTONE = {
     "ref_tokens": 1,
     "code_structure": 1,
     "item_structure": 1,
+    "example_mass": 1,
     "entity_recall": 1,
 }
 

@@ -1,9 +1,17 @@
-"""The evaluation suites: ambiguous negatives are set apart, hand-written cases load."""
+"""The evaluation suites: ambiguous negatives are set apart, hand-written cases load, the
+halves used to fit and to evaluate stay apart."""
 
 from __future__ import annotations
 
 from indexer.corpus import ReferenceItem
-from reference_corpora.suite import SuiteData, handwritten_suite, near_duplicates
+from reference_corpora.suite import (
+    SuiteData,
+    calibration_suite,
+    handwritten_suite,
+    in_part,
+    near_duplicates,
+    whole_negative_sets,
+)
 
 SCENARIO = (
     "A farmer agreed in a signed writing to deliver a specified quantity of mushrooms to a chef "
@@ -35,3 +43,22 @@ def test_handwritten_cases_are_each_scanned_alone_and_hidden(data_root):
             start, end = case.span
             assert case.text[start:end] in {c.text for c in alone}
     assert any(not c.positive for c in cases)
+
+
+def test_whole_negative_sets_hold_every_eval_item_once_and_calibration_the_train_half(data_root):
+    data = SuiteData.load(data_root)
+    whole = whole_negative_sets(data)
+    mbpp = [it for it in data.negatives["mbpp"] if in_part(it, "eval")]
+    assert sum(c.category == "every-mbpp" for c in whole) == len(mbpp) > 400
+    assert sum(c.category == "every-clean-web" for c in whole) == len(data.clean_web)
+    assert all(not c.positive for c in whole)
+    assert len({c.doc_id for c in whole}) == len(whole)
+    # Each eval MBPP program is in its page; no train-half program is among them.
+    pages = [c.text for c in whole if c.category == "every-mbpp"]
+    assert all(it.text in page for it, page in zip(mbpp, pages, strict=True))
+    calibration = calibration_suite(data)
+    for category in ("mbpp", "mmlu-other", "gsm8k-train"):
+        train = [it for it in data.negatives[category] if in_part(it, "train")]
+        assert sum(c.category == f"calibration-{category}" for c in calibration) == len(train)
+    assert all(not c.positive for c in calibration)
+    assert not any(it.text in c.text for it in mbpp[:50] for c in calibration)

@@ -1,4 +1,4 @@
-"""The verifier's code signal on real HumanEval and MBPP programs."""
+"""The verifier's code signals on real HumanEval and MBPP programs."""
 
 from __future__ import annotations
 
@@ -9,7 +9,14 @@ import numpy as np
 from indexer.manifest import IndexSettings
 from indexer.normalize import TextMode
 from reference_corpora import transforms as T
-from service.verifier import MIN_ITEM_SHAPE_TOKENS, ReferenceView, item_shape, item_structure
+from service.verifier import (
+    MIN_ITEM_SHAPE_TOKENS,
+    ReferenceView,
+    example_mass,
+    example_values,
+    item_shape,
+    item_structure,
+)
 from tests.conftest import catalog_corpus
 
 
@@ -44,3 +51,34 @@ def test_renamed_humaneval_keeps_its_whole_shape_mbpp_programs_do_not(data_root,
 def test_prose_references_have_no_item_structure():
     view = ReferenceView.of("Natalia sold clips to 48 friends.", TextMode.PROSE, IndexSettings())
     assert view.item_shape == "" and item_structure(view, "def f(x):\n    return x\n") == 0.0
+
+
+def test_docstring_examples_are_read_as_values():
+    code = (
+        'def f(n):\n    """Don\'t worry: f(15) returns \'db1111db\', f(2.5) is "Two words"."""\n'
+        "    return n  # 99 is not in a docstring\n"
+    )
+    assert example_values(code) == {"15", "db1111db", "2", "5", "two", "words"}
+
+
+def test_a_same_task_mbpp_program_lacks_the_items_examples(data_root):
+    """HumanEval/79 and /156 against MBPP's own decimal-to-binary and int-to-roman programs:
+    same task, other examples. A renamed copy with a reworded docstring keeps them all."""
+    humaneval = {it.id: it for it in catalog_corpus("humaneval", data_root).items}
+    mbpp = {it.id: it for it in catalog_corpus("mbpp", data_root).items}
+    rng = random.Random(2)
+    for ref_id, program_id in (("HumanEval/79", "33"), ("HumanEval/156", "958")):
+        view = _view(humaneval[ref_id].text)
+        assert example_mass(view, mbpp[program_id].text) < 0.35, (ref_id, program_id)
+        copy = T.reword_docstring(T.rename_identifiers(humaneval[ref_id].text, rng), rng)
+        assert example_mass(view, copy) == 1.0
+    # Single digits, which every program has, weigh next to nothing.
+    trivial = _view('def f(x):\n    """f([1, 2, 3]) == True"""\n    return x\n')
+    assert trivial.examples == (("1", 0.3), ("2", 0.3), ("3", 0.3))
+    assert example_mass(trivial, "assert g([1, 2, 3]) == True") < 0.2
+
+
+def test_prose_and_programs_without_examples_are_neutral():
+    prose = ReferenceView.of("Natalia sold 48 clips.", TextMode.PROSE, IndexSettings())
+    bare = _view("def f(x):\n    return x * 2\n")
+    assert example_mass(prose, "nothing alike") == example_mass(bare, "nothing alike") == 1.0
