@@ -90,6 +90,8 @@ class ReferenceView:
     item_shape: str = ""
     # ... and the values in its docstrings' examples, with their rare-term weights.
     examples: tuple[tuple[str, float], ...] = ()
+    # Length of the whole item: how far from the aligned span its examples can be.
+    item_chars: int = 0
 
     @classmethod
     def of(
@@ -114,6 +116,7 @@ class ReferenceView:
             mode,
             item_shape(item_text or text) if code else "",
             tuple((v, term_weight(v, settings.terms)) for v in sorted(values)),
+            len(item_text or text),
         )
 
     @property
@@ -191,16 +194,22 @@ def _document_words(text: str) -> frozenset[str]:
     return frozenset(_WORD.findall(text.casefold()))
 
 
-def example_mass(ref: ReferenceView, doc_text: str) -> float:
-    """Rare-term mass of the program's example values found anywhere in the document, up to
-    ``EXAMPLE_MASS_CAP`` (1.0 for prose and for a program without examples).
+def example_mass(
+    ref: ReferenceView, doc_text: str, start: int = 0, end: int | None = None
+) -> float:
+    """Rare-term mass of the program's example values found near the aligned text
+    (``doc_text[start:end]``, widened by the item's length on each side: a page's other
+    numbers, a "15" and a "32", are no example), up to ``EXAMPLE_MASS_CAP`` (1.0 for prose and
+    for a program without examples).
 
     Mass, not a share: `[1, 2, 3]` and `True` are in any page of code, so examples made only
     of them say nothing either way, and the model leans on the program's shape instead.
     """
     if not ref.examples:
         return 1.0
-    words = _document_words(doc_text)
+    end = len(doc_text) if end is None else end
+    near = doc_text[max(0, start - ref.item_chars) : end + ref.item_chars]
+    words = _document_words(near)
     found = sum(weight for value, weight in ref.examples if value in words)
     return min(found, EXAMPLE_MASS_CAP) / EXAMPLE_MASS_CAP
 
@@ -257,13 +266,12 @@ def pair_features(
         else 1.0
     )
 
+    aligned_chars = (
+        (int(doc.starts[span[0]]), int(doc.ends[span[1] - 1])) if aligned_tokens else (0, 0)
+    )
     is_code = ref.mode is TextMode.CODE
     if is_code:
-        doc_chars = (
-            doc_text[int(doc.starts[span[0]]) : int(doc.ends[span[1] - 1])]
-            if aligned_tokens
-            else ""
-        )
+        doc_chars = doc_text[aligned_chars[0] : aligned_chars[1]]
         code_structure = float(
             Indel.normalized_similarity(_code_shape(ref.text), _code_shape(doc_chars))
         )
@@ -290,7 +298,7 @@ def pair_features(
         "ref_tokens": float(min(len(ref.prose), REF_TOKENS_CAP)),
         "code_structure": code_structure,
         "item_structure": item_structure(ref, doc_text),
-        "example_mass": example_mass(ref, doc_text),
+        "example_mass": example_mass(ref, doc_text, *aligned_chars),
         "is_code": float(is_code),
         "entity_recall": entity_recall,
         "has_entities": float(bool(ref_entities)),

@@ -82,3 +82,16 @@ def test_prose_and_programs_without_examples_are_neutral():
     prose = ReferenceView.of("Natalia sold 48 clips.", TextMode.PROSE, IndexSettings())
     bare = _view("def f(x):\n    return x * 2\n")
     assert example_mass(prose, "nothing alike") == example_mass(bare, "nothing alike") == 1.0
+
+
+def test_examples_count_only_near_the_aligned_text(data_root, web_docs):
+    """A "15" and a "32" elsewhere in a long page are no examples of HumanEval/79."""
+    item = next(
+        it for it in catalog_corpus("humaneval", data_root).items if it.id == "HumanEval/79"
+    )
+    view = _view(item.text)
+    program = "def to_bin(n):\n    return bin(n)[2:]\n"
+    far = program + "\n" + "x " * 3000 + "In 15 years and 32 days: db, db1111db, db100000db."
+    assert example_mass(view, far, 0, len(program)) < 0.2
+    near = program + "\nto_bin(15) gives db1111db, to_bin(32) gives db100000db\n" + "x " * 3000
+    assert example_mass(view, near, 0, len(program)) == 1.0
