@@ -39,6 +39,18 @@ from indexer.vector_index import read_vector_index, write_vector_index
 CORPORA_DIR = "corpora"
 
 
+def posting_ranges(table: np.ndarray, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For each key, its first row in a sorted postings table and how many rows hold it."""
+    low = np.searchsorted(table, keys, side="left")
+    return low, np.searchsorted(table, keys, side="right") - low
+
+
+def posting_rows(low: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """The row numbers of every range ``[low, low + count)``, in order, without a Python loop."""
+    firsts = np.cumsum(counts) - counts
+    return np.repeat(low - firsts, counts) + np.arange(int(counts.sum()))
+
+
 @dataclass
 class CorpusArrays:
     """Everything written for one corpus, in memory, before it goes to disk."""
@@ -158,11 +170,8 @@ class CorpusIndex:
     def grams_elsewhere(self, grams: np.ndarray, item: int) -> np.ndarray:
         """For each gram hash, whether a passage of another item holds it too."""
         grams = np.asarray(grams, dtype=np.uint64)
-        low = np.searchsorted(self.ngram_hashes, grams, side="left")
-        high = np.searchsorted(self.ngram_hashes, grams, side="right")
-        counts = high - low
-        firsts = np.cumsum(counts) - counts
-        rows = np.repeat(low - firsts, counts) + np.arange(int(counts.sum()))
+        low, counts = posting_ranges(self.ngram_hashes, grams)
+        rows = posting_rows(low, counts)
         other = self.passages[np.asarray(self.ngram_passages[rows], dtype=np.int64), 0] != item
         owners = np.repeat(np.arange(len(grams)), counts)
         return np.bincount(owners[other], minlength=len(grams)) > 0

@@ -17,7 +17,7 @@ import numpy as np
 
 from indexer.embedding import Embedder
 from indexer.normalize import TextMode
-from indexer.store import CorpusIndex, ReferenceIndex
+from indexer.store import CorpusIndex, ReferenceIndex, posting_ranges, posting_rows
 from indexer.terms import TermBag, term_weights
 from indexer.vector_index import search
 from service.document import Document
@@ -269,15 +269,12 @@ class ParaphraseMatcher:
         present = weights > 0
         terms, first = np.unique(hashes[present], return_index=True)
         term_weight = weights[present][first]
-        low = np.searchsorted(table, terms, side="left")
-        counts = np.searchsorted(table, terms, side="right") - low
+        low, counts = posting_ranges(table, terms)
         keep = (counts > 0) & (counts <= self.settings.max_term_postings)
         low, counts, term_weight = low[keep], counts[keep], term_weight[keep]
         if len(low) == 0:
             return []
-        firsts = np.cumsum(counts) - counts
-        rows = np.repeat(low - firsts, counts) + np.arange(int(counts.sum()))
-        owners = np.asarray(corpus.term_passages[rows])
+        owners = np.asarray(corpus.term_passages[posting_rows(low, counts)])
         mass = np.bincount(
             owners, weights=np.repeat(term_weight, counts), minlength=len(corpus.passages)
         )

@@ -18,7 +18,7 @@ from rapidfuzz.distance import Indel
 
 from indexer.fingerprints import ngram_hashes, token_hashes
 from indexer.normalize import TokenizedText, tokenize
-from indexer.store import CorpusIndex, ReferenceIndex
+from indexer.store import CorpusIndex, ReferenceIndex, posting_ranges, posting_rows
 from indexer.terms import distinct_mass, numbers_in
 from service.document import Document
 from service.policy import KindPolicy, Policy
@@ -116,17 +116,12 @@ class VerbatimMatcher:
             grams = np.unique(doc.grams(corpus.record.mode, length))
             if len(grams) == 0:
                 continue
-            low = np.searchsorted(table, grams, side="left")
-            high = np.searchsorted(table, grams, side="right")
-            counts = high - low
+            low, counts = posting_ranges(table, grams)
             keep = (counts > 0) & (counts <= self.settings.max_postings)
             low, counts = low[keep], counts[keep]
             if len(low) == 0:
                 continue
-            # Expand every [low, high) range into row numbers without a Python loop.
-            firsts = np.cumsum(counts) - counts
-            rows = np.repeat(low - firsts, counts) + np.arange(int(counts.sum()))
-            owners.append(np.asarray(corpus.ngram_passages[rows]))
+            owners.append(np.asarray(corpus.ngram_passages[posting_rows(low, counts)]))
         if not owners:
             return []
         passages, hits = np.unique(np.concatenate(owners), return_counts=True)
@@ -152,7 +147,6 @@ class VerbatimMatcher:
         item_token_start = int(corpus.passages[passage, 1])
         item = corpus.passage_item(passage)
         key_tokens, stem_tokens = int(corpus.key_tokens[item]), int(corpus.stem_tokens[item])
-        evidence = []
         evidence = []
         for region in self._chain(pairs):
             aligned = self._verify(doc_tokens, ref, region, kind_policy)

@@ -106,7 +106,8 @@ class ReferenceView:
         prose = tokenize(text, TextMode.PROSE, settings.normalization)
         mode = TextMode(mode)
         code = mode is TextMode.CODE
-        values = example_values(item_text or text) if code else frozenset()
+        item_text = item_text or text
+        values = example_values(item_text) if code else frozenset()
         return cls(
             text,
             prose,
@@ -114,9 +115,9 @@ class ReferenceView:
             char_start,
             char_start + len(text),
             mode,
-            item_shape(item_text or text) if code else "",
+            item_shape(item_text) if code else "",
             tuple((v, term_weight(v, settings.terms)) for v in sorted(values)),
-            len(item_text or text),
+            len(item_text),
         )
 
     @property

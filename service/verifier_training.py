@@ -180,6 +180,21 @@ def doc_rates(examples: list[Example], probabilities: np.ndarray, accept_at: flo
     return rates
 
 
+def _rates_by_mode(
+    examples: list[Example], probabilities: np.ndarray, accept_at: dict[str, float]
+) -> dict[str, dict]:
+    """``doc_rates`` of the code pairs and of the prose pairs, each at its own threshold."""
+    code = np.array([bool(e.features["is_code"]) for e in examples], dtype=bool)
+    return {
+        mode: doc_rates(
+            [e for e, c in zip(examples, code, strict=True) if c == (mode == "code")],
+            probabilities[code == (mode == "code")],
+            threshold,
+        )
+        for mode, threshold in accept_at.items()
+    }
+
+
 # Human-judged sentence pairs inform the model without outweighing the scan pairs.
 SENTENCE_PAIR_WEIGHT = 0.3
 
@@ -279,8 +294,6 @@ def fit(collected: list[Example], seed: int) -> dict:
         )
         for mode in TextMode
     }
-    code = np.array([bool(e.features["is_code"]) for e in examples])
-    calibration_code = np.array([bool(e.features["is_code"]) for e in calibration], dtype=bool)
     return {
         "features": list(FEATURES),
         "baseline": baseline,
@@ -294,27 +307,9 @@ def fit(collected: list[Example], seed: int) -> dict:
             "positives": int(y.sum()),
             "documents": len(set(groups)),
             "calibration_documents": len({e.doc for e in calibration}),
-            "calibration_documents_by_mode": {
-                mode: doc_rates(
-                    [
-                        e
-                        for e, c in zip(calibration, calibration_code, strict=True)
-                        if c == (mode == "code")
-                    ],
-                    p_calibration[calibration_code == (mode == "code")],
-                    threshold,
-                )
-                for mode, threshold in accept_at.items()
-            },
+            "calibration_documents_by_mode": _rates_by_mode(calibration, p_calibration, accept_at),
             "out_of_fold_auc": float(roc_auc_score(y, out_of_fold)),
-            "out_of_fold_documents": {
-                mode: doc_rates(
-                    [e for e, c in zip(examples, code, strict=True) if c == (mode == "code")],
-                    out_of_fold[code == (mode == "code")],
-                    threshold,
-                )
-                for mode, threshold in accept_at.items()
-            },
+            "out_of_fold_documents": _rates_by_mode(examples, out_of_fold, accept_at),
             "target_doc_fpr": TARGET_DOC_FPR,
             "folds": FOLDS,
             "seed": seed,
