@@ -356,7 +356,7 @@ def _add_one(
 ) -> IndexManifest:
     log.info("indexing corpus %s (%d items)", corpus.name, len(corpus.items))
     arrays, record = build_corpus_arrays(corpus, manifest.settings, embedder, progress)
-    write_corpus_arrays(index_dir, corpus.name, arrays)
+    record = replace(record, files=write_corpus_arrays(index_dir, corpus.name, arrays))
     others = tuple(c for c in manifest.corpora if c.name != corpus.name)
     manifest = replace(manifest, corpora=(*others, record), updated_at=utc_now())
     write_manifest(index_dir, manifest)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -10,16 +11,21 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
 from indexer.chunking import ChunkingSettings
 from indexer.corpus import CorpusKind
 from indexer.embedding import EmbeddingSettings
+from indexer.files import IndexFile
 from indexer.fingerprints import NgramSettings
 from indexer.normalize import NormalizationSettings, TextMode
 from indexer.terms import TermSettings
 from indexer.vector_index import VectorSettings
 
-FORMAT_VERSION = 3
+# 4: every corpus lists its files with size and SHA-256, checked on load and by `index verify`.
+FORMAT_VERSION = 4
 MANIFEST_NAME = "manifest.json"
+REBUILD_HINT = "rebuild the index (or that corpus, with `clearance index add --replace`)"
 
 
 class ClearanceIndexError(RuntimeError):
@@ -32,6 +38,14 @@ class IndexNotFoundError(ClearanceIndexError):
 
 class IndexMismatchError(ClearanceIndexError):
     """The index was built with a model or settings this scanner does not use."""
+
+
+class IndexCorruptError(ClearanceIndexError):
+    """A file of the index is missing, cut short, edited or unreadable; the message names it.
+
+    Served anyway, such an index gives wrong answers without a sign (a zeroed postings table
+    finds nothing), so every reader refuses it.
+    """
 
 
 @dataclass(frozen=True)
@@ -47,17 +61,6 @@ class IndexSettings:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> IndexSettings:
-        return cls(
-            normalization=NormalizationSettings(**data["normalization"]),
-            chunking=ChunkingSettings(**data["chunking"]),
-            ngrams=NgramSettings(**data["ngrams"]),
-            embedding=EmbeddingSettings(**data["embedding"]),
-            vectors=VectorSettings(**data["vectors"]),
-            terms=TermSettings(**data["terms"]),
-        )
 
 
 @dataclass(frozen=True)
@@ -80,21 +83,16 @@ class CorpusRecord:
     items_without_ngrams: int = 0
     # Gram lengths present (n, plus the full length of items shorter than n).
     gram_lengths: tuple[int, ...] = ()
+    # Every file of the corpus folder as written (set once the folder is on disk).
+    files: tuple[IndexFile, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["kind"] = self.kind.value
         data["mode"] = self.mode.value
         data["gram_lengths"] = list(self.gram_lengths)
+        data["files"] = [asdict(f) for f in self.files]
         return data
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> CorpusRecord:
-        data = dict(data)
-        data["kind"] = CorpusKind(data["kind"])
-        data["mode"] = TextMode(data["mode"])
-        data["gram_lengths"] = tuple(data.get("gram_lengths", ()))
-        return cls(**data)
 
 
 @dataclass(frozen=True)
@@ -110,6 +108,20 @@ class IndexManifest:
 
     def corpus(self, name: str) -> CorpusRecord | None:
         return next((c for c in self.corpora if c.name == name), None)
+
+    def content_checksum(self) -> str:
+        """SHA-256 over everything that decides scan results: settings, model, and every file
+        of every corpus as written. Read from the manifest alone (no file is hashed), so data
+        tools can put it in their cache keys: an index rebuilt in place gets a new one."""
+        corpora = [{k: v for k, v in c.to_dict().items() if k != "built_at"} for c in self.corpora]
+        content = {
+            "settings": self.settings.to_dict(),
+            "model": self.model_fingerprint,
+            "dimension": self.dimension,
+            "corpora": corpora,
+        }
+        encoded = json.dumps(content, sort_keys=True, ensure_ascii=False).encode("utf-8")
+        return "sha256:" + hashlib.sha256(encoded).hexdigest()
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -129,16 +141,43 @@ class IndexManifest:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> IndexManifest:
+        """Parse a manifest, refusing unknown, missing or mistyped keys (``ValidationError``)."""
+        parsed = _ManifestFile.model_validate(data)
         return cls(
-            format_version=int(data["format_version"]),
-            clearance_version=data.get("clearance_version", ""),
-            created_at=data["created_at"],
-            updated_at=data["updated_at"],
-            settings=IndexSettings.from_dict(data["settings"]),
-            model_fingerprint=data["model"]["fingerprint"],
-            dimension=int(data["model"]["dimension"]),
-            corpora=tuple(CorpusRecord.from_dict(c) for c in data["corpora"]),
+            format_version=parsed.format_version,
+            clearance_version=parsed.clearance_version,
+            created_at=parsed.created_at,
+            updated_at=parsed.updated_at,
+            settings=parsed.settings,
+            model_fingerprint=parsed.model.fingerprint,
+            dimension=parsed.model.dimension,
+            corpora=tuple(parsed.corpora),
         )
+
+
+class _ModelSection(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    backend: str
+    dimension: int = Field(gt=0)
+    fingerprint: str
+
+
+class _ManifestFile(BaseModel):
+    """The manifest's JSON, checked key by key; the settings dataclasses inherit
+    ``extra="forbid"``, so a key this version does not know is refused, not ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    format_version: int
+    clearance_version: str = ""
+    created_at: str
+    updated_at: str
+    model: _ModelSection
+    settings: IndexSettings
+    # The build never writes an index without a corpus: an empty list is damage.
+    corpora: list[CorpusRecord] = Field(min_length=1)
 
 
 def utc_now() -> str:
@@ -146,20 +185,49 @@ def utc_now() -> str:
 
 
 def read_manifest(index_dir: Path) -> IndexManifest:
+    """The manifest of ``index_dir``, refused with one line naming it if it is damaged."""
     path = Path(index_dir) / MANIFEST_NAME
     if not path.exists():
         raise IndexNotFoundError(
             f"{index_dir} is not a Clearance index (no {MANIFEST_NAME}); "
             "build one with `clearance index build --out DIR INPUT...`"
         )
-    data = json.loads(path.read_text(encoding="utf-8"))
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise IndexCorruptError(f"{path} is damaged: not UTF-8 text; {REBUILD_HINT}") from exc
+    except json.JSONDecodeError as exc:
+        raise IndexCorruptError(
+            f"{path} is damaged: not valid JSON ({exc.msg} at line {exc.lineno} "
+            f"column {exc.colno}); {REBUILD_HINT}"
+        ) from exc
+    if not isinstance(data, dict):
+        raise IndexCorruptError(f"{path} is damaged: not a JSON object; {REBUILD_HINT}")
     version = data.get("format_version")
     if version != FORMAT_VERSION:
         raise IndexMismatchError(
             f"{index_dir} has index format {version}; this Clearance reads format "
             f"{FORMAT_VERSION}. Rebuild the index with this version."
         )
-    return IndexManifest.from_dict(data)
+    try:
+        return IndexManifest.from_dict(data)
+    except ValidationError as exc:
+        raise IndexCorruptError(
+            f"{path} is damaged: {_first_problem(exc)}; {REBUILD_HINT}"
+        ) from exc
+
+
+def _first_problem(exc: ValidationError) -> str:
+    """``corpora[0].items: missing``: where the first problem is, in the manifest's terms."""
+    error = exc.errors()[0]
+    where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error["loc"])
+    what = {
+        "missing": "missing",
+        "missing_argument": "missing",
+        "extra_forbidden": "unknown key",
+        "unexpected_keyword_argument": "unknown key",
+    }.get(error["type"], error["msg"])
+    return f"{where.lstrip('.') or 'top level'}: {what}"
 
 
 def write_manifest(index_dir: Path, manifest: IndexManifest) -> None:

@@ -14,6 +14,10 @@ Layout (``INDEX_DIR/corpora/<name>/``):
   ``passage_terms.npy``: per passage, its rare-term mass and its length in prose tokens;
 - ``vectors.faiss``: passage embeddings, row i = passage i.
 
+The manifest lists every file of the folder with its size and SHA-256 (``indexer/files.py``):
+a load checks sizes and shapes (``indexer/checked_folder.py``), ``clearance index verify`` the
+checksums (``indexer/verify.py``).
+
 A corpus folder is written under a temporary name and renamed into place, so adding a corpus
 never leaves a half-written one for a scanner to load. Arrays are memory-mapped on load: a
 worker process starts in milliseconds and shares pages with its siblings.
@@ -31,7 +35,16 @@ from typing import Any
 import faiss
 import numpy as np
 
-from indexer.manifest import CorpusRecord, IndexManifest, read_manifest
+from indexer.checked_folder import CheckedCorpusFolder
+from indexer.files import IndexFile, describe_files
+from indexer.manifest import (
+    MANIFEST_NAME,
+    REBUILD_HINT,
+    CorpusRecord,
+    IndexCorruptError,
+    IndexManifest,
+    read_manifest,
+)
 from indexer.normalize import tokenize
 from indexer.terms import distinct_mass
 from indexer.vector_index import read_vector_index, write_vector_index
@@ -73,8 +86,11 @@ def corpus_dir(index_dir: Path, name: str) -> Path:
     return Path(index_dir) / CORPORA_DIR / name
 
 
-def write_corpus_arrays(index_dir: Path, name: str, arrays: CorpusArrays) -> None:
-    """Write a corpus folder atomically (temporary folder, then rename over any old one)."""
+def write_corpus_arrays(index_dir: Path, name: str, arrays: CorpusArrays) -> tuple[IndexFile, ...]:
+    """Write a corpus folder atomically (temporary folder, then rename over any old one).
+
+    Returns every file written, with its size and SHA-256, for the manifest.
+    """
     final = corpus_dir(index_dir, name)
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = final.parent / f".{name}.tmp-{os.getpid()}"
@@ -100,6 +116,7 @@ def write_corpus_arrays(index_dir: Path, name: str, arrays: CorpusArrays) -> Non
     np.save(tmp / "term_passages.npy", arrays.term_passages.astype(np.uint32))
     np.save(tmp / "passage_terms.npy", arrays.passage_terms.astype(np.float32))
     write_vector_index(arrays.vectors, tmp / "vectors.faiss")
+    files = describe_files(tmp)
     if final.exists():
         old = final.parent / f".{name}.old-{os.getpid()}"
         os.replace(final, old)
@@ -107,6 +124,7 @@ def write_corpus_arrays(index_dir: Path, name: str, arrays: CorpusArrays) -> Non
         shutil.rmtree(old)
     else:
         os.replace(tmp, final)
+    return files
 
 
 class CorpusIndex:
@@ -114,20 +132,27 @@ class CorpusIndex:
 
     def __init__(self, index_dir: Path, record: CorpusRecord, manifest: IndexManifest):
         self.record = record
-        folder = corpus_dir(index_dir, record.name)
-        with (folder / "items.jsonl").open(encoding="utf-8") as handle:
-            rows = [json.loads(line) for line in handle]
+        folder = CheckedCorpusFolder(corpus_dir(index_dir, record.name), record)
+        items, passages = record.items, record.passages
+        rows = folder.jsonl("items.jsonl", items)
         self.ids: list[str] = [row["id"] for row in rows]
         self.metas: list[dict[str, Any]] = [row.get("meta", {}) for row in rows]
-        blob = folder / "texts.bin"
-        # np.memmap refuses empty files; a corpus of empty texts is legal.
-        self._text_blob = (
-            np.memmap(blob, dtype=np.uint8, mode="r")
-            if blob.stat().st_size
-            else np.empty(0, dtype=np.uint8)
+        self._text_blob = folder.blob("texts.bin")
+        self._text_offsets = folder.array("text_offsets.npy", (items + 1,))
+        offsets = self._text_offsets
+        folder.require(
+            offsets[0] == 0
+            and offsets[-1] == len(self._text_blob)
+            and (np.diff(offsets) >= 0).all(),
+            "text_offsets.npy",
+            "its offsets do not rise from 0 to the end of texts.bin",
         )
-        self._text_offsets = np.load(folder / "text_offsets.npy")
-        stats = np.load(folder / "item_stats.npy")
+        stats = folder.array("item_stats.npy", (items, 5))
+        folder.require(
+            bool(np.isfinite(stats).all() and (stats >= 0).all()),
+            "item_stats.npy",
+            "it holds negative or non-finite counts",
+        )
         self.item_tokens = stats[:, 0].astype(np.int64)
         self.item_mass = stats[:, 1]
         self.key_tokens = stats[:, 2].astype(np.int64)
@@ -135,16 +160,28 @@ class CorpusIndex:
         self.stem_tokens = stats[:, 4].astype(np.int64)
         self._settings = manifest.settings
         self._stem_mass: dict[int, float] = {}
-        self.passages = np.load(folder / "passages.npy")
-        self.ngram_hashes = np.load(folder / "ngram_hashes.npy", mmap_mode="r")
-        self.ngram_passages = np.load(folder / "ngram_passages.npy", mmap_mode="r")
-        self.passage_grams = np.load(folder / "passage_grams.npy")
-        self.term_hashes = np.load(folder / "term_hashes.npy", mmap_mode="r")
-        self.term_passages = np.load(folder / "term_passages.npy", mmap_mode="r")
-        passage_terms = np.load(folder / "passage_terms.npy")
+        self.passages = folder.array("passages.npy", (passages, 5))
+        folder.require(
+            bool(((self.passages[:, 0] >= 0) & (self.passages[:, 0] < items)).all()),
+            "passages.npy",
+            "a passage belongs to no item",
+        )
+        self.ngram_hashes = folder.array("ngram_hashes.npy", (record.ngrams,), mmap=True)
+        self.ngram_passages = folder.array("ngram_passages.npy", (record.ngrams,), mmap=True)
+        self.passage_grams = folder.array("passage_grams.npy", (passages,))
+        self.term_hashes = folder.array("term_hashes.npy", (None,), mmap=True)
+        self.term_passages = folder.array("term_passages.npy", (len(self.term_hashes),), mmap=True)
+        passage_terms = folder.array("passage_terms.npy", (passages, 2))
         self.passage_term_mass = passage_terms[:, 0]
         self.passage_prose_tokens = passage_terms[:, 1].astype(np.int64)
-        self.vectors = read_vector_index(folder / "vectors.faiss", manifest.settings.vectors)
+        with folder.reading("vectors.faiss") as path:
+            self.vectors = read_vector_index(path, manifest.settings.vectors)
+        folder.require(
+            (self.vectors.ntotal, self.vectors.d) == (passages, manifest.dimension),
+            "vectors.faiss",
+            f"it holds {self.vectors.ntotal} vectors of {self.vectors.d} dimensions, "
+            f"the manifest {passages} of {manifest.dimension}",
+        )
 
     @property
     def name(self) -> str:
@@ -194,9 +231,35 @@ class ReferenceIndex:
     def open(cls, path: Path | str) -> ReferenceIndex:
         path = Path(path)
         manifest = read_manifest(path)
+        _refuse_unlisted_corpora(path, manifest)
         corpora = [CorpusIndex(path, record, manifest) for record in manifest.corpora]
         return cls(path, manifest, corpora)
 
     @property
     def passage_count(self) -> int:
         return sum(len(c.passages) for c in self.corpora)
+
+
+def unlisted_corpus_folders(index_dir: Path, manifest: IndexManifest) -> list[Path]:
+    """Corpus folders the manifest does not list: a manifest cut back by hand or a stray copy.
+
+    Hidden folders are a build's temporary ones (``.name.tmp-PID``), never read.
+    """
+    root = Path(index_dir) / CORPORA_DIR
+    if not root.is_dir():
+        return []
+    listed = {c.name for c in manifest.corpora}
+    return sorted(
+        p
+        for p in root.iterdir()
+        if p.is_dir() and not p.name.startswith(".") and p.name not in listed
+    )
+
+
+def _refuse_unlisted_corpora(index_dir: Path, manifest: IndexManifest) -> None:
+    unlisted = unlisted_corpus_folders(index_dir, manifest)
+    if unlisted:
+        raise IndexCorruptError(
+            f"{unlisted[0]} is not listed in {Path(index_dir) / MANIFEST_NAME}; "
+            f"{REBUILD_HINT}, or remove the folder"
+        )

@@ -43,7 +43,9 @@ def _stdout_console() -> Console:
 
 
 def _fail(message: str, code: int = 2) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    from rich.markup import escape
+
+    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
     return typer.Exit(code)
 
 
@@ -134,6 +136,7 @@ def index_build(
     except (CorpusInputError, ClearanceIndexError, ValueError) as exc:
         raise _fail(str(exc)) from exc
     err.print(f"built {out}: " + ", ".join(f"{c.name} ({c.items} items)" for c in manifest.corpora))
+    _verify_written(out)
 
 
 @index_app.command("add")
@@ -164,6 +167,51 @@ def index_add(
     except (CorpusInputError, ClearanceIndexError, ValueError) as exc:
         raise _fail(str(exc)) from exc
     err.print(f"{index} now holds: " + ", ".join(c.name for c in manifest.corpora))
+    _verify_written(index)
+
+
+def _verify_written(index: Path) -> None:
+    """Read back what build/add wrote: a disk that lost a write fails here, not in a scan."""
+    from indexer.verify import verify_index
+
+    verification = verify_index(index)
+    if not verification.sound:
+        raise _fail(f"{index} does not verify after writing: {verification.problems[0]}")
+    err.print(_verified_summary(verification), highlight=False)
+
+
+def _verified_summary(verification) -> str:
+    return (
+        f"verified {verification.index_dir}: {verification.files} files, "
+        f"{verification.bytes / 1e6:,.1f} MB, every size and SHA-256 as written"
+    )
+
+
+@index_app.command("verify")
+def index_verify(
+    index: Annotated[Path, typer.Argument(help="Index folder.")] = DEMO_INDEX,
+) -> None:
+    """Check every file of an index against the sizes and SHA-256 sums in its manifest.
+
+    Exit 0: sound. Exit 1: damaged (one line per problem, naming the file). Exit 2: no index.
+    """
+    from indexer.verify import verify_index
+
+    try:
+        verification = verify_index(index)
+    except ClearanceIndexError as exc:
+        raise _fail(str(exc)) from exc
+    out = _stdout_console()
+    if verification.sound:
+        out.print(f"sound: {_verified_summary(verification)}", highlight=False, markup=False)
+        return
+    for problem in verification.problems:
+        out.print(f"damaged: {problem}", highlight=False, markup=False)
+    raise _fail(
+        f"{index} is damaged ({len(verification.problems)} problem(s) above); "
+        "rebuild the index, or the corpora named, with `clearance index add --replace`",
+        code=1,
+    )
 
 
 @index_app.command("info")
