@@ -8,12 +8,14 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from indexer.manifest import IndexManifest, read_manifest
+from indexer.manifest import IndexManifest
+from indexer.store import ReferenceIndex
 from service.policy import Policy
 from service.scanner import TIERS, ScanSettings
 from service.shards.errors import ShardScanError
 from service.shards.layout import OutputLayout
 from service.shards.local import ShardOutcome, run_local
+from service.shards.main_guard import refuse_unguarded_main
 from service.shards.readers import find_shards
 from service.shards.report import build_report, write_report
 from service.shards.scan_batch import ScannerSpec
@@ -64,12 +66,19 @@ def scan_shards(
 
     Shards that fail (an unreadable file) are listed in ``failed`` and in the report; the rest
     are committed, and running the same call again retries only what is not done.
+
+    The local engine's workers re-run the calling script as they start, so a script must call
+    this under ``if __name__ == "__main__":``; one that does not gets ``UnguardedMainError``
+    before any worker starts.
     """
+    if Engine(engine) is Engine.LOCAL:
+        refuse_unguarded_main()
     out_dir = Path(out).resolve()
     layout = OutputLayout(out_dir)
     shards = find_shards(inputs, exclude=out_dir)
     index_dir = Path(index).resolve()
-    manifest = read_manifest(index_dir)
+    # The load's checks, once here: a damaged index is one error, not one per shard and worker.
+    manifest = ReferenceIndex.open(index_dir).manifest
     tiers = tuple(tiers)
     ScanSettings(tiers=tiers)  # refuse unknown tiers here, not in every worker
     if "paraphrase" in tiers:
