@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from indexer.manifest import MANIFEST_NAME, ClearanceIndexError, read_manifest
 from service.gate.policy import Flagged
 from service.policy import Policy
 from service.results import ScanResult
@@ -27,7 +28,14 @@ MATCHES = "clearance_matches"
 
 
 class LazyScanner:
-    """A scanner description that loads the real ``Scanner`` when first asked to scan."""
+    """A scanner description that loads the real ``Scanner`` when first asked to scan.
+
+    Its pickled state is also its identity for caches: ``datasets`` fingerprints a filter by
+    pickling it, and reuses an earlier result when the fingerprint matches. So the state
+    carries the index's content checksum as it is on disk now, besides the settings: an index
+    rebuilt in place (same path, other content) is a new fingerprint, not a stale cache hit.
+    For the same reason a loaded scanner is reloaded when the index's manifest is replaced.
+    """
 
     def __init__(
         self,
@@ -40,16 +48,27 @@ class LazyScanner:
         self.tiers = tuple(tiers)
         self.scan_policy = scan_policy
         self._scanner: Any = None
+        self._loaded_manifest: tuple[int, int, int] | None = None
 
     @property
     def scanner(self) -> Any:
-        if self._scanner is None:
+        on_disk = _manifest_signature(self.index_dir)
+        if self._scanner is None or on_disk != self._loaded_manifest:
             from service.scanner import Scanner, ScanSettings
 
             self._scanner = Scanner.load(
                 self.index_dir, policy=self.scan_policy, settings=ScanSettings(tiers=self.tiers)
             )
+            self._loaded_manifest = on_disk
         return self._scanner
+
+    def index_checksum(self) -> str | None:
+        """The content checksum of the index on disk now; None if there is no readable one
+        (the scan will then say why)."""
+        try:
+            return read_manifest(self.index_dir).content_checksum()
+        except ClearanceIndexError:
+            return None
 
     def scan(
         self, texts: Sequence[str], ids: Sequence[str | None] | None = None
@@ -59,7 +78,23 @@ class LazyScanner:
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
         state["_scanner"] = None
+        state["_loaded_manifest"] = None
+        state["index_checksum"] = self.index_checksum()
         return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        state = dict(state)
+        state.pop("index_checksum", None)
+        self.__dict__.update(state)
+
+
+def _manifest_signature(index_dir: Path) -> tuple[int, int, int] | None:
+    """Changes whenever the manifest is rewritten (the build replaces it, a new inode)."""
+    try:
+        stat = (index_dir / MANIFEST_NAME).stat()
+    except OSError:
+        return None
+    return stat.st_ino, stat.st_size, stat.st_mtime_ns
 
 
 def annotation(result: ScanResult) -> dict[str, Any]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 import pickle
+from dataclasses import replace
 from pathlib import Path
 
 import datasets
@@ -14,8 +15,10 @@ from datatrove.executor import LocalPipelineExecutor
 from datatrove.pipeline.readers import JsonlReader
 from datatrove.pipeline.writers import JsonlWriter
 
+from indexer.build import build_index
 from service.gate import ClearanceFilter
 from service.gate.datatrove_step import ClearanceDatatroveFilter
+from tests.service.gate.conftest import hide
 
 FLAGGED = {"c4-110", "c4-120", "c4-140"}  # review or remove, see conftest.py
 REMOVED = {"c4-110", "c4-140"}
@@ -53,6 +56,37 @@ def test_datasets_filter_runs_in_worker_processes(small_index, dataset):
     assert len(pickle.dumps(keep_clean)) < 4096
     kept = dataset.filter(keep_clean, input_columns="text", batched=True, num_proc=2)
     assert dropped(dataset, kept) == FLAGGED
+
+
+def test_datasets_cache_follows_the_index_content_and_the_filter_settings(
+    small_corpora, web_docs, embedder, tmp_path
+):
+    """An index rebuilt in place is new content under the old path: never a cache hit."""
+    gsm8k = small_corpora[0]
+    docs = [{"id": f"c4-{i}", "text": web_docs[i]} for i in range(200, 230)]
+    docs[3]["text"] = hide(docs[3]["text"], gsm8k.items[7].text)
+    docs[9]["text"] = hide(docs[9]["text"], gsm8k.items[8].text)
+    datasets.Dataset.from_list(docs).save_to_disk(tmp_path / "docs")
+    on_disk = datasets.load_from_disk(tmp_path / "docs")  # cached on disk, as real data is
+    index = tmp_path / "index"
+    build_index(index, [replace(gsm8k, items=gsm8k.items[:20])], embedder=embedder)
+    keep_clean = ClearanceFilter(index, tiers=("verbatim",))
+
+    before = on_disk.filter(keep_clean, input_columns="text", batched=True)
+    assert dropped(on_disk, before) == {"c4-203", "c4-209"}
+
+    without_item_8 = [item for n, item in enumerate(gsm8k.items[:20]) if n != 8]
+    build_index(index, [replace(gsm8k, items=without_item_8)], embedder=embedder, overwrite=True)
+    after = on_disk.filter(keep_clean, input_columns="text", batched=True)
+    assert dropped(on_disk, after) == {"c4-203"}
+    assert after.cache_files != before.cache_files
+
+    # Same index, same settings: the cache is used; other settings: it is not.
+    again = on_disk.filter(ClearanceFilter(index, tiers=("verbatim",)), input_columns="text")
+    assert again.cache_files == on_disk.filter(keep_clean, input_columns="text").cache_files
+    removed_only = ClearanceFilter(index, flagged="remove", tiers=("verbatim",))
+    other = on_disk.filter(removed_only, input_columns="text")
+    assert other.cache_files != again.cache_files
 
 
 def test_datasets_annotate_adds_risk_decision_and_matches(small_index, dataset):
