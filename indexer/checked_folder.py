@@ -22,8 +22,9 @@ from indexer.files import size_problem
 from indexer.manifest import REBUILD_HINT, CorpusRecord, IndexCorruptError
 
 # What reading a damaged file raises: numpy's header parser (ValueError), a short file
-# (EOFError, OSError), FAISS (RuntimeError), JSON (ValueError), a row of the wrong type.
-_READ_ERRORS = (OSError, ValueError, EOFError, RuntimeError, TypeError, KeyError)
+# (EOFError, OSError), FAISS (RuntimeError), JSON (ValueError), a row of the wrong shape
+# (KeyError, TypeError, AttributeError).
+_READ_ERRORS = (OSError, ValueError, EOFError, RuntimeError, TypeError, KeyError, AttributeError)
 
 
 class CheckedCorpusFolder:
@@ -78,14 +79,9 @@ class CheckedCorpusFolder:
                 return np.empty(0, dtype=np.uint8)
             return np.memmap(path, dtype=np.uint8, mode="r")
 
-    def jsonl(self, name: str, rows: int) -> list[dict[str, Any]]:
-        """``rows`` JSON objects, one a line, each with a string ``id``."""
+    def jsonl(self, name: str, rows: int) -> list[Any]:
+        """``rows`` JSON values, one a line (callers read fields under ``reading(name)``)."""
         with self.reading(name) as path, path.open(encoding="utf-8") as handle:
             parsed = [json.loads(line) for line in handle]
         self.require(len(parsed) == rows, name, f"it has {len(parsed)} lines, the manifest {rows}")
-        self.require(
-            all(isinstance(row, dict) and isinstance(row.get("id"), str) for row in parsed),
-            name,
-            "a line is not an object with a string id",
-        )
         return parsed

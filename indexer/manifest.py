@@ -11,14 +11,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
-
 from indexer.chunking import ChunkingSettings
 from indexer.corpus import CorpusKind
 from indexer.embedding import EmbeddingSettings
 from indexer.files import IndexFile
 from indexer.fingerprints import NgramSettings
 from indexer.normalize import NormalizationSettings, TextMode
+from indexer.strict_json import StrictJsonError, parse_dataclass
 from indexer.terms import TermSettings
 from indexer.vector_index import VectorSettings
 
@@ -141,8 +140,12 @@ class IndexManifest:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> IndexManifest:
-        """Parse a manifest, refusing unknown, missing or mistyped keys (``ValidationError``)."""
-        parsed = _ManifestFile.model_validate(data)
+        """Parse a manifest, refusing unknown, missing or mistyped keys (``StrictJsonError``)."""
+        parsed: _ManifestFile = parse_dataclass(data, _ManifestFile)
+        if parsed.model.dimension <= 0:
+            raise StrictJsonError(f"model.dimension: {parsed.model.dimension}, not positive")
+        if not parsed.corpora:  # the build never writes an index without a corpus
+            raise StrictJsonError("corpora: empty")
         return cls(
             format_version=parsed.format_version,
             clearance_version=parsed.clearance_version,
@@ -151,33 +154,29 @@ class IndexManifest:
             settings=parsed.settings,
             model_fingerprint=parsed.model.fingerprint,
             dimension=parsed.model.dimension,
-            corpora=tuple(parsed.corpora),
+            corpora=parsed.corpora,
         )
 
 
-class _ModelSection(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+@dataclass(frozen=True)
+class _ModelSection:
     name: str
     backend: str
-    dimension: int = Field(gt=0)
+    dimension: int
     fingerprint: str
 
 
-class _ManifestFile(BaseModel):
-    """The manifest's JSON, checked key by key; the settings dataclasses inherit
-    ``extra="forbid"``, so a key this version does not know is refused, not ignored."""
-
-    model_config = ConfigDict(extra="forbid")
+@dataclass(frozen=True)
+class _ManifestFile:
+    """The manifest's JSON layout, as ``IndexManifest.to_dict`` writes it."""
 
     format_version: int
-    clearance_version: str = ""
     created_at: str
     updated_at: str
     model: _ModelSection
     settings: IndexSettings
-    # The build never writes an index without a corpus: an empty list is damage.
-    corpora: list[CorpusRecord] = Field(min_length=1)
+    corpora: tuple[CorpusRecord, ...]
+    clearance_version: str = ""
 
 
 def utc_now() -> str:
@@ -211,23 +210,8 @@ def read_manifest(index_dir: Path) -> IndexManifest:
         )
     try:
         return IndexManifest.from_dict(data)
-    except ValidationError as exc:
-        raise IndexCorruptError(
-            f"{path} is damaged: {_first_problem(exc)}; {REBUILD_HINT}"
-        ) from exc
-
-
-def _first_problem(exc: ValidationError) -> str:
-    """``corpora[0].items: missing``: where the first problem is, in the manifest's terms."""
-    error = exc.errors()[0]
-    where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error["loc"])
-    what = {
-        "missing": "missing",
-        "missing_argument": "missing",
-        "extra_forbidden": "unknown key",
-        "unexpected_keyword_argument": "unknown key",
-    }.get(error["type"], error["msg"])
-    return f"{where.lstrip('.') or 'top level'}: {what}"
+    except StrictJsonError as exc:
+        raise IndexCorruptError(f"{path} is damaged: {exc}; {REBUILD_HINT}") from exc
 
 
 def write_manifest(index_dir: Path, manifest: IndexManifest) -> None:

@@ -135,8 +135,9 @@ class CorpusIndex:
         folder = CheckedCorpusFolder(corpus_dir(index_dir, record.name), record)
         items, passages = record.items, record.passages
         rows = folder.jsonl("items.jsonl", items)
-        self.ids: list[str] = [row["id"] for row in rows]
-        self.metas: list[dict[str, Any]] = [row.get("meta", {}) for row in rows]
+        with folder.reading("items.jsonl"):
+            self.ids: list[str] = [row["id"] for row in rows]
+            self.metas: list[dict[str, Any]] = [row.get("meta", {}) for row in rows]
         self._text_blob = folder.blob("texts.bin")
         self._text_offsets = folder.array("text_offsets.npy", (items + 1,))
         offsets = self._text_offsets

@@ -219,3 +219,25 @@ def test_index_build_and_add_verify_what_they_wrote(data_root, tmp_path):
     assert added.returncode == 0, added.stderr
     assert "verified" in added.stderr
     assert [c.name for c in read_manifest(index).corpora] == ["tqa", "alice"]
+
+
+def test_scan_shards_and_gate_refuse_a_damaged_index_before_scanning(
+    pristine_index, page, tmp_path
+):
+    index, damaged = damaged_copy(pristine_index, tmp_path, DAMAGES["texts.bin cut in half"])
+    docs = tmp_path / "docs.jsonl"
+    docs.write_text(json.dumps({"id": "p", "text": page.read_text()}) + "\n", encoding="utf-8")
+    out = tmp_path / "out"
+
+    shards = run(
+        "scan-shards", "--index", index, "--out", out, docs, "--tiers", "verbatim", "--no-progress"
+    )
+    assert shards.returncode == 2, shards.stderr
+    assert str(damaged) in one_error_line(shards.stderr)
+    assert not (out / "_done").exists()
+
+    policy = tmp_path / "gate.toml"
+    policy.write_text("[overall]\nmax_flagged_share = 0.0\n", encoding="utf-8")
+    gate = run("gate", "--index", index, "--policy", policy, "--tiers", "verbatim", docs)
+    assert gate.returncode == 2, gate.stderr
+    assert str(damaged) in one_error_line(gate.stderr)
