@@ -32,8 +32,8 @@ def git_revision() -> str:
         return "unknown"
 
 
-def cached_index(name: str, corpora: list[Corpus], embedder=None) -> Path:
+def cached_index(name: str, corpora: list[Corpus]) -> Path:
     """Build the index once under benchmarks/.cache; rebuild when content or settings change."""
     from service.cli import _progress_factory
 
-    return ensure_index(CACHE / name, corpora, embedder=embedder, progress=_progress_factory(True))
+    return ensure_index(CACHE / name, corpora, progress=_progress_factory(True))

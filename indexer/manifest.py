@@ -15,10 +15,13 @@ from indexer.corpus import CorpusKind
 from indexer.embedding import EmbeddingSettings
 from indexer.fingerprints import NgramSettings
 from indexer.normalize import NormalizationSettings, TextMode
+from indexer.static_embedding import StaticSettings
 from indexer.terms import TermSettings
 from indexer.vector_index import VectorSettings
 
-FORMAT_VERSION = 3
+# 4: static-embedding vectors (static.faiss) and the static model in the index; no
+# transformer vectors at build time.
+FORMAT_VERSION = 4
 MANIFEST_NAME = "manifest.json"
 
 
@@ -44,6 +47,7 @@ class IndexSettings:
     embedding: EmbeddingSettings = field(default_factory=EmbeddingSettings)
     vectors: VectorSettings = field(default_factory=VectorSettings)
     terms: TermSettings = field(default_factory=TermSettings)
+    static: StaticSettings = field(default_factory=StaticSettings)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -57,6 +61,7 @@ class IndexSettings:
             embedding=EmbeddingSettings(**data["embedding"]),
             vectors=VectorSettings(**data["vectors"]),
             terms=TermSettings(**data["terms"]),
+            static=StaticSettings(**data["static"]),
         )
 
 
@@ -107,6 +112,9 @@ class IndexManifest:
     corpora: tuple[CorpusRecord, ...] = ()
     format_version: int = FORMAT_VERSION
     clearance_version: str = ""
+    # The static model in ``static_model/``: every passage's candidate vector came from it.
+    static_checksum: str = ""
+    static_dimension: int = 0
 
     def corpus(self, name: str) -> CorpusRecord | None:
         return next((c for c in self.corpora if c.name == name), None)
@@ -123,6 +131,11 @@ class IndexManifest:
                 "dimension": self.dimension,
                 "fingerprint": self.model_fingerprint,
             },
+            "static_model": {
+                "distilled_from": self.settings.embedding.model,
+                "dimension": self.static_dimension,
+                "checksum": self.static_checksum,
+            },
             "settings": self.settings.to_dict(),
             "corpora": [c.to_dict() for c in self.corpora],
         }
@@ -137,6 +150,8 @@ class IndexManifest:
             settings=IndexSettings.from_dict(data["settings"]),
             model_fingerprint=data["model"]["fingerprint"],
             dimension=int(data["model"]["dimension"]),
+            static_checksum=data["static_model"]["checksum"],
+            static_dimension=int(data["static_model"]["dimension"]),
             corpora=tuple(CorpusRecord.from_dict(c) for c in data["corpora"]),
         )
 
@@ -185,12 +200,9 @@ def check_compatible(manifest: IndexManifest, expected: IndexSettings, fingerpri
             f"model weights: index {manifest.model_fingerprint[:19]}..., installed "
             f"{fingerprint[:19]}... (another version of {built.embedding.model!r})"
         )
-    if built.embedding.backend != expected.embedding.backend:
-        problems.append(
-            f"embedding backend: index {built.embedding.backend!r}, "
-            f"scanner {expected.embedding.backend!r}"
-        )
-    for section in ("normalization", "chunking", "ngrams", "terms"):
+    # The backend is not compared: the index holds no transformer vectors, and backends of the
+    # same weights agree within the tolerance BENCHMARKS.md records.
+    for section in ("normalization", "chunking", "ngrams", "terms", "static"):
         if getattr(built, section) != getattr(expected, section):
             problems.append(
                 f"{section}: index {asdict(getattr(built, section))}, "

@@ -12,7 +12,9 @@ Layout (``INDEX_DIR/corpora/<name>/``):
   (gram, passage); ``passage_grams.npy``: distinct grams per passage;
 - ``term_hashes.npy`` / ``term_passages.npy``: rare-term postings sorted by hash;
   ``passage_terms.npy``: per passage, its rare-term mass and its length in prose tokens;
-- ``vectors.faiss``: passage embeddings, row i = passage i.
+- ``static.faiss``: passage vectors from the index's static model (``INDEX_DIR/static_model``),
+  row i = passage i: the paraphrase tier's candidate stage. Transformer vectors are not stored:
+  they are computed for the few passages that become candidates, when they do.
 
 A corpus folder is written under a temporary name and renamed into place, so adding a corpus
 never leaves a half-written one for a scanner to load. Arrays are memory-mapped on load: a
@@ -33,10 +35,12 @@ import numpy as np
 
 from indexer.manifest import CorpusRecord, IndexManifest, read_manifest
 from indexer.normalize import tokenize
+from indexer.static_embedding import STATIC_DIR, StaticEmbedder
 from indexer.terms import distinct_mass
 from indexer.vector_index import read_vector_index, write_vector_index
 
 CORPORA_DIR = "corpora"
+STATIC_VECTORS = "static.faiss"
 
 
 def posting_ranges(table: np.ndarray, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -66,7 +70,7 @@ class CorpusArrays:
     term_hashes: np.ndarray
     term_passages: np.ndarray
     passage_terms: np.ndarray
-    vectors: faiss.Index
+    static_vectors: faiss.Index
 
 
 def corpus_dir(index_dir: Path, name: str) -> Path:
@@ -99,7 +103,7 @@ def write_corpus_arrays(index_dir: Path, name: str, arrays: CorpusArrays) -> Non
     np.save(tmp / "term_hashes.npy", arrays.term_hashes.astype(np.uint64))
     np.save(tmp / "term_passages.npy", arrays.term_passages.astype(np.uint32))
     np.save(tmp / "passage_terms.npy", arrays.passage_terms.astype(np.float32))
-    write_vector_index(arrays.vectors, tmp / "vectors.faiss")
+    write_vector_index(arrays.static_vectors, tmp / STATIC_VECTORS)
     if final.exists():
         old = final.parent / f".{name}.old-{os.getpid()}"
         os.replace(final, old)
@@ -133,7 +137,7 @@ class CorpusIndex:
         self.key_tokens = stats[:, 2].astype(np.int64)
         self.key_mass = stats[:, 3]
         self.stem_tokens = stats[:, 4].astype(np.int64)
-        self._settings = manifest.settings
+        self.settings = manifest.settings
         self._stem_mass: dict[int, float] = {}
         self.passages = np.load(folder / "passages.npy")
         self.ngram_hashes = np.load(folder / "ngram_hashes.npy", mmap_mode="r")
@@ -144,7 +148,7 @@ class CorpusIndex:
         passage_terms = np.load(folder / "passage_terms.npy")
         self.passage_term_mass = passage_terms[:, 0]
         self.passage_prose_tokens = passage_terms[:, 1].astype(np.int64)
-        self.vectors = read_vector_index(folder / "vectors.faiss", manifest.settings.vectors)
+        self.static_vectors = read_vector_index(folder / STATIC_VECTORS, manifest.settings.vectors)
 
     @property
     def name(self) -> str:
@@ -162,9 +166,9 @@ class CorpusIndex:
         from the stored text on first use: only multiple-choice items that match ask for it."""
         mass = self._stem_mass.get(item)
         if mass is None:
-            tokens = tokenize(self.item_text(item), self.record.mode, self._settings.normalization)
+            tokens = tokenize(self.item_text(item), self.record.mode, self.settings.normalization)
             stem = tokens.tokens[: int(self.stem_tokens[item])]
-            mass = self._stem_mass[item] = distinct_mass(stem, self._settings.terms)
+            mass = self._stem_mass[item] = distinct_mass(stem, self.settings.terms)
         return mass
 
     def grams_elsewhere(self, grams: np.ndarray, item: int) -> np.ndarray:
@@ -189,6 +193,14 @@ class ReferenceIndex:
         self.path = path
         self.manifest = manifest
         self.corpora = corpora
+        self._static: StaticEmbedder | None = None
+
+    @property
+    def static_embedder(self) -> StaticEmbedder:
+        """The static model the passages' candidate vectors came from (loaded on first use)."""
+        if self._static is None:
+            self._static = StaticEmbedder(self.path / STATIC_DIR)
+        return self._static
 
     @classmethod
     def open(cls, path: Path | str) -> ReferenceIndex:

@@ -76,8 +76,8 @@ class Example:
 class RejectAll:
     """A verifier that accepts no pair, so that a collecting scan reports nothing."""
 
-    def probability(self, features: dict[str, float]) -> float:
-        return 0.0
+    def probabilities(self, rows: list[dict[str, float]]) -> np.ndarray:
+        return np.zeros(len(rows))
 
     def accepts(self, probability: float, mode: TextMode) -> bool:
         return False
@@ -281,11 +281,11 @@ def fit(collected: list[Example], seed: int) -> dict:
         {"features": list(FEATURES), "baseline": baseline, "trees": trees, "accept_at": {}},
         TermSettings(),
     )
-    p_all = np.array([exported.probability(e.features) for e in examples])
+    p_all = exported.probabilities([e.features for e in examples])
     if not np.allclose(p_all, model.predict_proba(x)[:, 1], atol=1e-6):
         raise RuntimeError("exported trees disagree with scikit-learn's predictions")
 
-    p_calibration = np.array([exported.probability(e.features) for e in calibration])
+    p_calibration = exported.probabilities([e.features for e in calibration])
     accept_at = {
         mode.value: _threshold(
             examples + calibration,
@@ -326,7 +326,7 @@ def collect(index_dir: Path, seed: int, per_category: int, negatives: int) -> li
 
     data = SuiteData.load()
     embedder = Embedder()
-    ensure_index(index_dir, data.index_corpora(), embedder=embedder)
+    ensure_index(index_dir, data.index_corpora())
     scanner = Scanner.load(index_dir, settings=ScanSettings(tiers=("verbatim",)))
     scanner.paraphrase = ParaphraseMatcher(
         scanner.index,

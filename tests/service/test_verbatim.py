@@ -175,8 +175,8 @@ def _mmlu_scanner(tmp_path, data_root, embedder, ids):
     corpus = catalog_corpus("mmlu-test", data_root)
     corpus.items = [it for it in corpus.items if it.id in ids]
     assert len(corpus.items) == len(ids)
-    build_index(tmp_path, [corpus], embedder=embedder)
-    return Scanner.load(tmp_path, settings=ScanSettings(tiers=("verbatim",)), embedder=embedder)
+    build_index(tmp_path, [corpus])
+    return Scanner.load(tmp_path, settings=ScanSettings(tiers=("verbatim",)))
 
 
 @pytest.fixture(scope="module")
