@@ -33,9 +33,9 @@ from typing import Any
 import faiss
 import numpy as np
 
-from indexer.manifest import CorpusRecord, IndexManifest, read_manifest
+from indexer.manifest import CorpusRecord, IndexManifest, IndexMismatchError, read_manifest
 from indexer.normalize import tokenize
-from indexer.static_embedding import STATIC_DIR, StaticEmbedder
+from indexer.static_embedding import STATIC_DIR, StaticEmbedder, weights_checksum
 from indexer.terms import distinct_mass
 from indexer.vector_index import read_vector_index, write_vector_index
 
@@ -199,7 +199,13 @@ class ReferenceIndex:
     def static_embedder(self) -> StaticEmbedder:
         """The static model the passages' candidate vectors came from (loaded on first use)."""
         if self._static is None:
-            self._static = StaticEmbedder(self.path / STATIC_DIR)
+            folder = self.path / STATIC_DIR
+            if weights_checksum(folder) != self.manifest.static_checksum:
+                raise IndexMismatchError(
+                    f"{folder}: the static model is not the one the index's vectors were made "
+                    "with (checksum differs from manifest.json); rebuild the index"
+                )
+            self._static = StaticEmbedder(folder)
         return self._static
 
     @classmethod

@@ -101,7 +101,10 @@ def index_build(
     kind: Annotated[CorpusKind, typer.Option(help="Kind for .txt works.")] = CorpusKind.COPYRIGHT,
     mode: Annotated[TextMode, typer.Option(help="Tokenization for .txt works.")] = TextMode.PROSE,
     model: Annotated[str | None, typer.Option(help="Embedding model name or local path.")] = None,
-    backend: Annotated[str | None, typer.Option(help="torch-fp32 or torch-bf16.")] = None,
+    backend: Annotated[
+        str | None,
+        typer.Option(help="Default backend recorded for scanners (auto, torch-fp32, torch-bf16)."),
+    ] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing index.")] = False,
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
 ) -> None:
@@ -189,7 +192,8 @@ def index_info(
     )
     out.print(
         f"model {settings.embedding.model} ({settings.embedding.backend}, "
-        f"{manifest.dimension}-d, {manifest.model_fingerprint[:23]}…)"
+        f"{manifest.dimension}-d, {manifest.model_fingerprint[:23]}…); static model "
+        f"{manifest.static_dimension}-d (PCA of it, {manifest.static_checksum[:23]}…)"
     )
     out.print(
         f"n-grams n={settings.ngrams.n} (code {settings.ngrams.code_n}); passages "
@@ -211,6 +215,38 @@ def index_info(
     out.print(table)
 
 
+model_app = typer.Typer(help="The embedding models, all local.", no_args_is_help=True)
+app.add_typer(model_app, name="model")
+
+
+@model_app.command("distill")
+def model_distill(
+    model: Annotated[str, typer.Option(help="Transformer: a registered name or local folder.")] = (
+        "all-MiniLM-L6-v2"
+    ),
+) -> None:
+    """Distil the static candidate model from the transformer now (else: on the first build).
+
+    Runs offline (about two minutes on two cores) and caches the result under
+    $CLEARANCE_CACHE_DIR (default ~/.cache/clearance); every index gets a copy of it.
+    """
+    from dataclasses import replace
+
+    from indexer.embedding import ModelNotAvailableError, model_fingerprint, resolve_model_path
+    from indexer.manifest import IndexSettings
+    from indexer.static_embedding import StaticModelError, distilled_model_dir, weights_checksum
+
+    settings = IndexSettings()
+    settings = replace(settings, embedding=replace(settings.embedding, model=model))
+    try:
+        path = distilled_model_dir(
+            resolve_model_path(model), model_fingerprint(model), settings.static
+        )
+    except (ModelNotAvailableError, StaticModelError) as exc:
+        raise _fail(str(exc)) from exc
+    typer.echo(f"static model for {model}: {path} ({weights_checksum(path)[:23]}…)")
+
+
 @app.command("corpora")
 def corpora_list() -> None:
     """List the reference corpora this installation knows how to load."""
@@ -226,11 +262,18 @@ def corpora_list() -> None:
     _stdout_console().print(table)
 
 
-def _load_scanner(index: Path, tiers: str):
+BACKEND_HELP = (
+    "How the transformer runs: auto (bfloat16 where the CPU has it, else fp32), torch-fp32 or "
+    "torch-bf16. Any backend reads any index of the same model."
+)
+
+
+def _load_scanner(index: Path, tiers: str, near_misses: int = 0, backend: str | None = None):
     from service.scanner import Scanner, ScanSettings, parse_tiers
 
     chosen = parse_tiers(tiers)
-    return Scanner.load(index, settings=ScanSettings(tiers=chosen))
+    settings = ScanSettings(tiers=chosen, near_misses=near_misses)
+    return Scanner.load(index, settings=settings, backend=backend)
 
 
 @app.command("scan")
@@ -247,13 +290,22 @@ def scan(
     tiers: Annotated[str, typer.Option(help=TIERS_HELP)] = "verbatim,paraphrase",
     batch_size: Annotated[int, typer.Option(help="Documents per scanner call.")] = 32,
     explain: Annotated[bool, typer.Option(help="Print evidence for people, not JSON.")] = False,
+    near_misses: Annotated[
+        int | None,
+        typer.Option(
+            help="Report this many paraphrase candidates that were not accepted, per document "
+            "with none accepted (JSON field near_misses; --explain shows 3)."
+        ),
+    ] = None,
+    backend: Annotated[str | None, typer.Option(help=BACKEND_HELP)] = None,
 ) -> None:
     """Scan documents and write one JSON result per document."""
     from service.scan_input import read_documents
     from service.scan_output import ResultWriter
 
     try:
-        scanner = _load_scanner(index, tiers)
+        misses = near_misses if near_misses is not None else (3 if explain else 0)
+        scanner = _load_scanner(index, tiers, near_misses=misses, backend=backend)
         documents = read_documents(input, jsonl=jsonl, text_field=text_field, id_field=id_field)
         with ResultWriter(out, explain=explain) as writer:
             writer.run(scanner, documents, batch_size=batch_size)

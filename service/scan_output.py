@@ -118,3 +118,16 @@ class ResultWriter:
                     + (f" ({escape(signals)})" if signals else "")
                 )
             out.print(f"      [dim]“{escape(match.snippet)}”[/]")
+        for miss in result.near_misses or ():
+            if miss.probability is None:
+                verdict = "ruled out before the transformer"
+            else:
+                verdict = f"probability {miss.probability:.3f} < threshold {miss.threshold:.3f}"
+            cosines = f"static cosine {miss.static_cosine:.2f}"
+            if miss.cosine is not None and miss.span_cosine is not None:
+                cosines += f", cosine {miss.cosine:.2f}, span cosine {miss.span_cosine:.2f}"
+            out.print(
+                f"  [dim]near miss[/] {escape(miss.corpus)}/{escape(miss.ref_id)}: {cosines}; "
+                f"{verdict}; doc [{miss.doc_span[0]}:{miss.doc_span[1]}] ↔ ref "
+                f"[{miss.ref_span[0]}:{miss.ref_span[1]}]"
+            )

@@ -125,6 +125,8 @@ class Scanner:
             else index.manifest.model_fingerprint
         )
         check_compatible(index.manifest, expected, fingerprint)
+        if "paraphrase" in settings.tiers:
+            index.static_embedder  # noqa: B018 - checks the static model before any scan
         if embedder is None and "paraphrase" in settings.tiers:
             embedding = replace(built.embedding, backend=backend or built.embedding.backend)
             embedder = Embedder(embedding, settings.threads)

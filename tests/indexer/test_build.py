@@ -37,7 +37,7 @@ def tiny_index(tmp_path):
                     "Name the largest moon of Saturn and its main gas.",
                 ],
             )
-        ]
+        ],
     )
     return out
 
@@ -105,8 +105,17 @@ def test_scanner_refuses_an_index_built_with_another_model_or_settings(tiny_inde
     path.write_text(json.dumps(original))
     with pytest.raises(IndexMismatchError, match="model: index 'all-MiniLM-L6-v2'"):
         Scanner.load(tiny_index, model="some-other-model")
-    with pytest.raises(IndexMismatchError, match="backend"):
-        Scanner.load(tiny_index, backend="torch-fp32")
+    # Another backend of the same weights reads the index: no transformer vectors are stored.
+    for backend in ("torch-fp32", "torch-bf16"):
+        scanner = Scanner.load(tiny_index, backend=backend)
+        assert scanner.paraphrase.embedder.backend == backend
+
+    data = json.loads(json.dumps(original))
+    data["static_model"]["checksum"] = "sha256:" + "1" * 64
+    path.write_text(json.dumps(data))
+    with pytest.raises(IndexMismatchError, match="static model"):
+        Scanner.load(tiny_index)
+    path.write_text(json.dumps(original))
 
 
 def test_missing_index_says_how_to_build_one(tmp_path):
