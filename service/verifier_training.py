@@ -24,6 +24,7 @@ import argparse
 import csv
 import json
 import random
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import resources
@@ -34,7 +35,14 @@ import numpy as np
 from indexer.normalize import TextMode, tokenize
 from indexer.terms import TermSettings
 from reference_corpora.catalog import data_dir
-from reference_corpora.suite import Case, SuiteData, calibration_suite, training_suite
+from reference_corpora.suite import (
+    HANDWRITTEN_TRAIN,
+    Case,
+    SuiteData,
+    calibration_suite,
+    handwritten_suite,
+    training_suite,
+)
 from service.verifier import (
     FEATURES,
     MODEL_RESOURCE,
@@ -335,9 +343,21 @@ def collect(index_dir: Path, seed: int, per_category: int, negatives: int) -> li
         ParaphraseSettings(mask_verbatim=False),
         verifier=RejectAll(),
     )
-    cases = training_suite(data, per_category, negatives, seed=seed)
-    examples = collect_scan_pairs(scanner, cases)
-    examples += collect_scan_pairs(scanner, calibration_suite(data))
+    examples: list[Example] = []
+    for label, cases in (
+        ("training suite", training_suite(data, per_category, negatives, seed=seed)),
+        # Rewordings written by hand of "train"-half items (and of hard negatives): the styles
+        # of a person or a language model, which no generator of ours makes.
+        ("hand-written", handwritten_suite(data, seed=seed + 5, path=HANDWRITTEN_TRAIN)),
+        ("calibration", calibration_suite(data)),
+    ):
+        started = time.perf_counter()
+        examples += collect_scan_pairs(scanner, cases)
+        seconds = time.perf_counter() - started
+        print(
+            f"{label}: {len(cases)} documents in {seconds:.0f} s, {len(examples)} pairs so far",
+            flush=True,
+        )
     examples += sentence_pairs(embedder, scanner.index.manifest.settings, data_dir(), 1600, seed)
     return examples
 
