@@ -325,7 +325,13 @@ def fit(collected: list[Example], seed: int) -> dict:
     }
 
 
-def collect(index_dir: Path, seed: int, per_category: int, negatives: int) -> list[Example]:
+def collect(
+    index_dir: Path,
+    seed: int,
+    per_category: int,
+    negatives: int,
+    calibration_docs: int | None = None,
+) -> list[Example]:
     """Scan the training suite with the paraphrase tier collecting every pair it would verify."""
     from indexer.build import ensure_index
     from indexer.embedding import Embedder
@@ -340,7 +346,9 @@ def collect(index_dir: Path, seed: int, per_category: int, negatives: int) -> li
         scanner.index,
         scanner.policy,
         embedder,
-        ParaphraseSettings(mask_verbatim=False),
+        # Every collected pair is embedded by the transformer, so collection keeps the pairs of
+        # a page with the most static cosine among those whose rare words are on the page.
+        ParaphraseSettings(mask_verbatim=False, max_pairs_per_doc=COLLECT_PAIRS_PER_DOC),
         verifier=RejectAll(),
     )
     examples: list[Example] = []
@@ -349,7 +357,7 @@ def collect(index_dir: Path, seed: int, per_category: int, negatives: int) -> li
         # Rewordings written by hand of "train"-half items (and of hard negatives): the styles
         # of a person or a language model, which no generator of ours makes.
         ("hand-written", handwritten_suite(data, seed=seed + 5, path=HANDWRITTEN_TRAIN)),
-        ("calibration", calibration_suite(data)),
+        ("calibration", _evenly(calibration_suite(data), calibration_docs)),
     ):
         started = time.perf_counter()
         examples += collect_scan_pairs(scanner, cases)
@@ -360,6 +368,19 @@ def collect(index_dir: Path, seed: int, per_category: int, negatives: int) -> li
         )
     examples += sentence_pairs(embedder, scanner.index.manifest.settings, data_dir(), 1600, seed)
     return examples
+
+
+# Pairs per training page that go to the transformer; the right pair of a page that hides an
+# item is nearly always among its best few (benchmarks/candidate_recall.py).
+COLLECT_PAIRS_PER_DOC = 4
+
+
+def _evenly(cases: list[Case], count: int | None) -> list[Case]:
+    """``count`` cases spread evenly over ``cases`` (all when None)."""
+    if count is None or count >= len(cases):
+        return cases
+    step = len(cases) / count
+    return [cases[int(i * step)] for i in range(count)]
 
 
 def main() -> None:
@@ -382,9 +403,17 @@ def main() -> None:
         help="collected pairs, reused unless --recollect",
     )
     parser.add_argument("--recollect", action="store_true")
+    parser.add_argument(
+        "--calibration-docs",
+        type=int,
+        default=None,
+        help="scan this many calibration documents, spread evenly (default: all)",
+    )
     args = parser.parse_args()
     if args.recollect or not args.pairs.exists():
-        examples = collect(args.index, args.seed, args.per_category, args.negatives)
+        examples = collect(
+            args.index, args.seed, args.per_category, args.negatives, args.calibration_docs
+        )
         args.pairs.parent.mkdir(parents=True, exist_ok=True)
         args.pairs.write_text("".join(e.to_json() + "\n" for e in examples), encoding="utf-8")
     else:
