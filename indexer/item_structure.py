@@ -302,12 +302,15 @@ def _leading_question(lines: list[_Line], text: str) -> int | None:
     return next((cut for cut, done in zip(cuts, ends, strict=True) if done), None)
 
 
+_ENDS_IN_QUESTION = re.compile(r"\?[\"'”’)\]]*\s*$")
+
+
 def _question_line(lines: list[_Line], text: str) -> int | None:
     """End of the last line ending in "?" that answer lines follow ("What is X?\\nY"); a
     figure, a formula or a line on how to answer after it is still the question."""
     blanked = _DISPLAY.sub(lambda m: " " * len(m.group()), text)
     for line in reversed(lines[:-1]):
-        if line.text.rstrip().endswith("?"):
+        if _ENDS_IN_QUESTION.search(line.text):
             rest = blanked[line.end :].strip()
             return line.end if rest and not _HOW_TO_ANSWER.match(rest) else None
     return None
