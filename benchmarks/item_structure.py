@@ -4,11 +4,14 @@ Each catalog benchmark is loaded by its loader, which knows the benchmark's fiel
 ``prompt_end``, ``stem_end`` and the corpus mode. The same items, given as plain ``{id, text}``
 (the loader's text, nothing else), go through ``indexer.item_structure``. For each benchmark:
 the share of items whose inferred offsets equal the loader's (both absent counts as equal),
-exactly and within a few characters, the share of items whose own text reads as the corpus's
-mode, and the mode inferred for the whole corpus.
+exactly and within a few characters; the share whose index content (passages, scoring key
+and stem, in the inferred corpus mode) is the same as the loader's item's, with inference and
+without it (the plain item as it was indexed before); the share of items whose own text reads
+as the corpus's mode, and the mode inferred for the whole corpus. "(question)" rows give each
+item's prompt alone, as sets of questions without solutions come: no prompt is expected.
 
-    python benchmarks/item_structure.py
-    python benchmarks/item_structure.py --show 3     # a few disagreements per benchmark
+    python -m benchmarks.item_structure
+    python -m benchmarks.item_structure --show 3     # a few disagreements per benchmark
 """
 
 from __future__ import annotations
@@ -58,6 +61,7 @@ class Agreement:
     stem_exact: int
     stem_near: int
     same_index: int  # items with the same passages, scoring key and stem in the index
+    same_before: int  # the same, for the plain item indexed without inference (as before)
     item_mode: int  # items whose own text reads as the corpus's mode
     loader_mode: TextMode
     inferred_mode: TextMode
@@ -84,7 +88,7 @@ def agreement(
     """Compare the loader's ``prompt_end``/``stem_end``/mode with those read from the text."""
     settings = IndexSettings()
     counts = dict.fromkeys(("prompt_exact", "prompt_near", "stem_exact", "stem_near"), 0)
-    same_index = item_mode = 0
+    same_index = same_before = item_mode = 0
     misses = []
     inferred_mode = infer_mode(item.text for item in items)
     for item in items:
@@ -94,8 +98,11 @@ def agreement(
             counts[f"{key}_exact"] += ours == theirs
             counts[f"{key}_near"] += _near(ours, theirs, tolerance)
         plain = ReferenceItem(item.id, item.text, with_inferred_structure({}, item.text))
-        same = _indexed_as(plain, inferred_mode, settings) == _indexed_as(item, mode, settings)
+        theirs = _indexed_as(item, mode, settings)
+        same = _indexed_as(plain, inferred_mode, settings) == theirs
         same_index += same
+        bare = ReferenceItem(item.id, item.text, {})
+        same_before += _indexed_as(bare, TextMode.PROSE, settings) == theirs
         item_mode += looks_like_code(item.text) == (mode is TextMode.CODE)
         if not same:
             misses.append(
@@ -128,7 +135,7 @@ def question_only(item: ReferenceItem) -> ReferenceItem:
 def format_table(rows: list[Agreement]) -> str:
     header = (
         f"{'benchmark':<24} {'items':>6} {'prompt=':>8} {'prompt~':>8} {'stem=':>6} "
-        f"{'stem~':>6} {'index=':>7} {'item mode':>9} {'corpus mode':>12}"
+        f"{'stem~':>6} {'index=':>7} {'before':>7} {'item mode':>9} {'corpus mode':>12}"
     )
     lines = [header]
     for r in rows:
@@ -137,6 +144,7 @@ def format_table(rows: list[Agreement]) -> str:
             f"{r.name:<24} {r.items:>6} {r.prompt_exact / r.items:>8.3f} "
             f"{r.prompt_near / r.items:>8.3f} {r.stem_exact / r.items:>6.3f} "
             f"{r.stem_near / r.items:>6.3f} {r.same_index / r.items:>7.3f} "
+            f"{r.same_before / r.items:>7.3f} "
             f"{r.item_mode / r.items:>9.3f} {mode:>12}"
         )
     return "\n".join(lines)
@@ -150,6 +158,7 @@ def main() -> None:
     print(f"# item structure from plain text vs the loaders, revision {git_revision()}")
     print(f"# machine: {machine()}")
     print(f"# '=' exact offset, '~' within {TOLERANCE} characters; absent on both sides agrees")
+    print("# index=: same passages, key and stem as the loader's item; before: without inference")
     started = time.perf_counter()
     rows = []
     for name in BENCHMARKS:
