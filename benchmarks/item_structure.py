@@ -117,6 +117,7 @@ def agreement(
         len(items),
         **counts,
         same_index=same_index,
+        same_before=same_before,
         item_mode=item_mode,
         loader_mode=mode,
         inferred_mode=inferred_mode,
