@@ -14,6 +14,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
+from indexer.item_structure import infer_mode, with_inferred_structure
 from indexer.normalize import TextMode
 
 
@@ -71,10 +72,13 @@ def read_reference_jsonl(path: Path) -> list[Corpus]:
     ``prompt_end`` (characters of ``text`` that are what a model is asked, before any
     solution or answer) and ``stem_end`` (a multiple-choice question before its options) are
     used as the catalog's loaders use them: the prompt is embedded on its own, and scoring
-    measures how much of the prompt a document holds.
+    measures how much of the prompt a document holds. Where a benchmark item's meta lacks
+    them they are read from its text, and a corpus no record gives a ``mode`` is code when
+    most of its items are (``indexer.item_structure``); ``null`` says there is no such part.
     """
     path = Path(path)
     corpora: dict[str, Corpus] = {}
+    given_modes: dict[str, TextMode] = {}
     with path.open(encoding="utf-8") as handle:
         for line_no, line in enumerate(handle, start=1):
             if not line.strip():
@@ -104,20 +108,23 @@ def read_reference_jsonl(path: Path) -> list[Corpus]:
                 corpus = corpora[name] = Corpus(
                     name=name,
                     kind=kind,
-                    mode=mode,
                     items=[],
                     source=str(path),
                     license=str(record.get("license", "")),
                 )
-            elif (corpus.kind, corpus.mode) != (kind, mode):
+            given = given_modes.setdefault(name, mode) if "mode" in record else mode
+            if (corpus.kind, given) != (kind, mode):
                 raise CorpusInputError(
-                    f"{where}: corpus {name!r} was {corpus.kind.value}/{corpus.mode.value} "
+                    f"{where}: corpus {name!r} was {corpus.kind.value}/{given.value} "
                     f"earlier, now {kind.value}/{mode.value}; one corpus has one kind and mode"
                 )
             meta = _checked_meta(record.get("meta", {}), record["text"], where)
+            if kind is CorpusKind.BENCHMARK:
+                meta = with_inferred_structure(meta, record["text"])
             corpus.items.append(ReferenceItem(str(record["id"]), record["text"], meta))
     result = list(corpora.values())
     for corpus in result:
+        corpus.mode = given_modes.get(corpus.name) or infer_mode(i.text for i in corpus.items)
         Corpus.__post_init__(corpus)  # re-check id uniqueness now that items are in
     if not result:
         raise CorpusInputError(f"{path}: no reference items")
@@ -130,7 +137,7 @@ def _checked_meta(meta: Any, text: str, where: str) -> dict[str, Any]:
         raise CorpusInputError(f"{where}: field 'meta' must be a JSON object")
     ends = {}
     for key in ("stem_end", "prompt_end"):
-        if key in meta:
+        if meta.get(key) is not None:
             value = meta[key]
             if not isinstance(value, int) or isinstance(value, bool) or not 0 < value <= len(text):
                 raise CorpusInputError(
