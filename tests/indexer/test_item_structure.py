@@ -195,8 +195,8 @@ def both_ways(tmp_path_factory, data_root: Path, embedder) -> tuple[Path, list[s
     root = tmp_path_factory.mktemp("both-ways")
     plain = read_reference_jsonl(_write_plain(root / "plain.jsonl", corpora))
     assert [(c.name, c.mode) for c in plain] == [(c.name, c.mode) for c in corpora]
-    build_index(root / "loaders", corpora, embedder=embedder)
-    build_index(root / "plain", plain, embedder=embedder)
+    build_index(root / "loaders", corpora)
+    build_index(root / "plain", plain)
 
     rng = random.Random(5)
     docs = [r["text"] for r in handwritten]
