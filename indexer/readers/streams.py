@@ -57,7 +57,7 @@ NAMED_FORMATS = {
     ".parquet": Format.PARQUET,
     ".txt": Format.TEXT,
 }
-# How far ahead the format is sniffed: enough for the first two lines of nearly any JSONL.
+# Reads while telling the format; it never looks further ahead than SNIFF_LIMIT.
 SNIFF_BYTES = 1 << 16
 SNIFF_LIMIT = 8 << 20
 
@@ -85,7 +85,7 @@ class CountingReader(io.RawIOBase):
         return True
 
     def readinto(self, buffer: Any) -> int:
-        data = self._raw.read(len(buffer))
+        data = read_some(self._raw, len(buffer))
         size = len(data)
         buffer[:size] = data
         self.count += size
@@ -108,7 +108,7 @@ class PrefixedReader(io.RawIOBase):
             buffer[:size] = self._prefix[:size]
             self._prefix = self._prefix[size:]
             return size
-        data = self._rest.read(len(buffer))
+        data = read_some(self._rest, len(buffer))
         buffer[: len(data)] = data
         return len(data)
 
@@ -140,7 +140,7 @@ class ZstdFrames(io.RawIOBase):
     def readinto(self, buffer: Any) -> int:
         while not self._output:
             if not self._input:
-                self._input = self._raw.read(self.SLICE)
+                self._input = read_some(self._raw, self.SLICE)
                 if not self._input:
                     if self._started and not self._frame.eof:
                         raise EOFError("zstd stream ends inside a frame: the file is truncated")
@@ -169,6 +169,16 @@ def decompress(raw: IO[bytes], compression: str | None) -> IO[bytes]:
     if compression == "xz":
         return lzma.LZMAFile(raw)  # type: ignore[return-value]
     return io.BufferedReader(raw)  # type: ignore[arg-type]
+
+
+def read_some(stream: Any, size: int) -> bytes:
+    """At most ``size`` bytes from one read: what a pipe holds now, without waiting for more.
+
+    A buffered stream's ``read(n)`` blocks until it has ``n`` bytes, so a reader stacked on
+    stdin would sit on records already piped in until a whole buffer arrived.
+    """
+    read1 = getattr(stream, "read1", None)
+    return (read1 or stream.read)(size) or b""
 
 
 def read_ahead(stream: IO[bytes], size: int) -> bytes:
@@ -211,27 +221,43 @@ def sniff(raw: IO[bytes], name: str, *, force: Format | None = None) -> Sniffed:
     if named is Format.PARQUET and force is None:
         raise InputReadError(name, "not a Parquet file (it does not start with PAR1)")
     compression = compression_of(head)
-    stream = decompress(io.BufferedReader(PrefixedReader(head, counter)), compression)
-    window = read_ahead(stream, SNIFF_BYTES)
-    if force is None and named not in (Format.JSONL, Format.TEXT) and _starts(window) == b"{":
-        window = _extend_to_lines(window, stream)  # JSON lines, or one document over lines?
+    stream = decompress(PrefixedReader(head, counter), compression)
+    decided_by_name = force is not None or named in (Format.JSONL, Format.TEXT)
+    window = b"" if decided_by_name else _sniff_window(stream)
     fmt = force or _content_format(window, named)
     return Sniffed(fmt, compression, io.BufferedReader(PrefixedReader(window, stream)), counter)
 
 
-def _extend_to_lines(window: bytes, stream: IO[bytes]) -> bytes:
-    """``window`` extended to the end of its second non-blank line, up to ``SNIFF_LIMIT``."""
-    while len(window) < SNIFF_LIMIT and len(_first_lines(window)) < 2:
-        more = read_ahead(stream, SNIFF_BYTES)
+def _sniff_window(stream: IO[bytes]) -> bytes:
+    """The first bytes: only as many as telling the format needs (at most ``SNIFF_LIMIT``)."""
+    window = b""
+    while len(window) < SNIFF_LIMIT and not _decided(window):
+        more = read_some(stream, SNIFF_BYTES)
         if not more:
             break
         window += more
     return window
 
 
+def _decided(window: bytes) -> bool:
+    """Whether ``window`` holds enough to tell JSON lines, JSON and text apart."""
+    body = window.lstrip(_BLANK)
+    if body[:1] == b"[":
+        return bool(body[1:].lstrip())  # the byte after "[" tells records from text
+    if body[:1] != b"{":
+        return bool(body)
+    lines = _first_lines(window)  # JSON lines, or one document over lines?
+    if not lines:
+        return False
+    return not isinstance(parse_json_line(lines[0].strip()), BadLine) or len(lines) > 1
+
+
+_BLANK = b"\xef\xbb\xbf \t\r\n"
+
+
 def _starts(window: bytes) -> bytes:
     """The first byte that is not a byte-order mark or white space."""
-    return window.lstrip(b"\xef\xbb\xbf \t\r\n")[:1]
+    return window.lstrip(_BLANK)[:1]
 
 
 def _first_lines(window: bytes) -> list[bytes]:
@@ -250,7 +276,7 @@ def _content_format(window: bytes, named: Format | None) -> Format:
         return named
     start = _starts(window)
     if start == b"[":
-        after = window.lstrip(b"\xef\xbb\xbf \t\r\n")[1:].lstrip()[:1]
+        after = window.lstrip(_BLANK)[1:].lstrip()[:1]
         # "[1] Introduction" is text; a JSON array of records starts with "[{" (or is "[]").
         if named is Format.JSON or after in (b"{", b"]"):
             return Format.JSON

@@ -53,8 +53,9 @@ def gate(
     >>> verdict.passed, [r.rule for r in verdict.failures]                # doctest: +SKIP
     (False, ['corpora.gsm8k-test.zero_tolerance'])
 
-    Raises ``GatePolicyError`` (bad policy), ``GateInputError`` (unreadable input or results)
-    and ``ClearanceIndexError`` (missing or mismatched index); a policy failure is not an
+    Raises ``GatePolicyError`` (bad policy), ``GateInputError`` (unreadable input or results),
+    ``ClearanceIndexError`` (missing or mismatched index) and ``TooManyRejects`` (no record
+    of the inputs could be scanned: a wrong ``text_field``); a policy failure is not an
     error, it is a verdict with ``passed=False``.
     """
     if (inputs is None) == (results is None):
