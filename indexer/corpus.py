@@ -212,7 +212,8 @@ def read_work(source: Any) -> ReferenceItem:
         raw = read_text(source, encoding="utf-8-sig")
     except InputReadError as exc:
         raise CorpusInputError(str(exc)) from exc
-    body, offset = strip_gutenberg(raw)
+    # Universal newlines, as text-mode reading gives: offsets and checksums stay what they were.
+    body, offset = strip_gutenberg(raw.replace("\r\n", "\n").replace("\r", "\n"))
     name = source.name
     return ReferenceItem(id=work_id(name), text=body, meta={"file": name, "offset": offset})
 

@@ -391,31 +391,15 @@ def scan_shards_command(
         if bench["items_flagged"]:
             err.print(f"  {name}: {bench['items_flagged']} of {bench['items_total']} items flagged")
     err.print(f"report: {result.out_dir / 'report.html'}", highlight=False)
-    _check_shard_rejects(result, inputs, text_field, max_rejected_share)
+    from service.shards.run import reject_tally
+
+    tally = reject_tally(result, inputs, text_field=text_field, max_share=max_rejected_share)
+    if tally.failed:
+        raise _fail(tally.message())
     if result.failed:
         for key, error in list(result.failed.items())[:10]:
             err.print(f"[bold red]failed:[/] {key}: {error}", highlight=False)
         raise _fail(f"{len(result.failed)} shard(s) failed; fix them and rerun to finish", code=1)
-
-
-def _check_shard_rejects(
-    result, inputs: list[str], text_field: str, max_share: float | None
-) -> None:
-    """Exit 2 when the run's records were (nearly) all rejected: a wrong --text-field."""
-    from indexer.readers import RejectTally, first_record_fields
-    from service.shards.run import find_shards
-
-    totals = result.report["totals"]
-    tally = RejectTally(
-        text_field=text_field,
-        max_share=max_share,
-        records=totals["records"],
-        rejected=totals["rejected"],
-    )
-    tally.kinds.update(result.report["rejects"])
-    if tally.failed:
-        tally.fields = first_record_fields(find_shards(inputs))
-        raise _fail(tally.message())
 
 
 @app.command("demo")

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from indexer.manifest import IndexManifest, read_manifest
-from indexer.readers import InputReadError, Source, find_sources
+from indexer.readers import InputReadError, RejectTally, Source, find_sources, first_record_fields
 from service.policy import Policy
 from service.scanner import TIERS, ScanSettings
 from service.shards.errors import ShardInputError, ShardScanError
@@ -131,6 +131,31 @@ def find_shards(inputs: Sequence[str | Path], *, exclude: Path | None = None) ->
             f"{clash} and {clash}.jsonl would write the same output files; rename one"
         )
     return shards
+
+
+def reject_tally(
+    result: ShardScanResult,
+    inputs: Sequence[str | Path],
+    *,
+    text_field: str = "text",
+    max_share: float | None = None,
+) -> RejectTally:
+    """The run's rejects, as a tally that ``failed`` when (nearly) no record was scanned.
+
+    Kept out of ``scan_shards`` itself: every output is written either way, and a caller may
+    want them. The fields of the inputs' first record are read only when it failed.
+    """
+    totals = result.report["totals"]
+    tally = RejectTally(
+        text_field=text_field,
+        max_share=max_share,
+        records=totals["records"],
+        rejected=totals["rejected"],
+    )
+    tally.kinds.update(result.report["rejects"])
+    if tally.failed:
+        tally.fields = first_record_fields(find_shards(inputs))
+    return tally
 
 
 def _check_verifier(manifest: IndexManifest) -> None:

@@ -20,8 +20,8 @@ def gsm(data_root):
     return catalog_corpus("gsm8k-test", data_root, limit=12)
 
 
-def _records(corpus, **extra):
-    return [{"id": i.id, "text": i.text, **extra} for i in corpus.items]
+def _records(reference, **extra):
+    return [{"id": i.id, "text": i.text, **extra} for i in reference.items]
 
 
 def test_records_are_read_whatever_the_container(gsm, tmp_path, data_root):
