@@ -44,10 +44,11 @@ from indexer.vector_index import build_vector_index, vector_index_kind
 
 log = logging.getLogger(__name__)
 
-ProgressFactory = Callable[[int, str], Callable[[int], None]]
+# (total, label, unit) -> advance(step); the unit is what is counted: items, passages.
+ProgressFactory = Callable[[int, str, str], Callable[[int], None]]
 
 
-def _no_progress(total: int, label: str) -> Callable[[int], None]:
+def _no_progress(total: int, label: str, unit: str) -> Callable[[int], None]:
     return lambda step: None
 
 
@@ -178,7 +179,7 @@ def build_corpus_arrays(
     gram_lengths: set[int] = set()
     without_ngrams = 0
     seed = settings.ngrams.seed
-    advance = progress(len(corpus.items), f"{corpus.name}: fingerprints")
+    advance = progress(len(corpus.items), f"{corpus.name}: fingerprints", "item")
     for item_no, item in enumerate(corpus.items):
         tokens = tokenize(item.text, corpus.mode, settings.normalization)
         item_stats.append(_item_stats(item, tokens, settings))
@@ -248,7 +249,7 @@ def build_corpus_arrays(
 def _embed_passages(
     texts: list[str], static: StaticEmbedder, progress: ProgressFactory, label: str
 ) -> np.ndarray:
-    advance = progress(len(texts), f"{label}: static vectors")
+    advance = progress(len(texts), f"{label}: static vectors", "passage")
     vectors = []
     chunk = 4096  # bounded memory and a live progress bar on large corpora
     for start in range(0, len(texts), chunk):
