@@ -22,6 +22,11 @@ COPY service ./service
 COPY reference_corpora ./reference_corpora
 RUN pip install .
 
+# Serving needs no distillation (each index carries its static model), but `clearance index
+# build` in this image does: distil it once here, offline, into a cache every user can read.
+ENV CLEARANCE_CACHE_DIR=/opt/clearance-cache
+RUN clearance model distill && chmod -R a+rX /opt/clearance-cache
+
 RUN useradd --create-home --uid 10001 clearance
 USER clearance
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from indexer.build import ensure_index
 from indexer.corpus import Corpus
+from indexer.embedding import resolve_backend
 
 CACHE = Path(__file__).resolve().parent / ".cache"
 
@@ -22,7 +23,28 @@ def machine() -> str:
             for line in Path("/proc/cpuinfo").read_text().splitlines()
             if line.startswith("model name")
         )
-    return f"{os.cpu_count()} cores ({cpu}), Python {platform.python_version()}, no GPU"
+    return (
+        f"{os.cpu_count()} cores ({cpu}), Python {platform.python_version()}, no GPU; "
+        f"CPU flags: {cpu_flags()}; transformer backend auto = {resolve_backend('auto')}"
+    )
+
+
+# The flags that decide which embedding backend is fast (bfloat16 is emulated without them).
+FLAGS_THAT_MATTER = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16")
+
+
+def cpu_flags() -> str:
+    flags: set[str] = set()
+    with contextlib.suppress(OSError, StopIteration):
+        line = next(
+            line
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("flags")
+        )
+        flags = set(line.split(":", 1)[1].split())
+    return " ".join(f for f in FLAGS_THAT_MATTER if f in flags) or "none of " + "/".join(
+        FLAGS_THAT_MATTER
+    )
 
 
 def git_revision() -> str:
@@ -32,8 +54,8 @@ def git_revision() -> str:
         return "unknown"
 
 
-def cached_index(name: str, corpora: list[Corpus], embedder=None) -> Path:
+def cached_index(name: str, corpora: list[Corpus]) -> Path:
     """Build the index once under benchmarks/.cache; rebuild when content or settings change."""
     from service.cli import _progress_factory
 
-    return ensure_index(CACHE / name, corpora, embedder=embedder, progress=_progress_factory(True))
+    return ensure_index(CACHE / name, corpora, progress=_progress_factory(True))

@@ -4,12 +4,14 @@ Real benchmark items (the "eval" half of each corpus, never used to fit the veri
 reworded by several generator families and hidden in real C4 pages; hard negatives must stay
 `keep`. The same suite is scanned twice in one run:
 
-- **full scan**: both tiers, the paraphrase tier embedding only the windows its rare-term
-  candidate stage selects;
-- **exhaustive**: both tiers, the paraphrase tier embedding every window of every size.
+- **full scan**: both tiers; the paraphrase tier's candidates come from static vectors of
+  every window, and the transformer embeds only pairs that could pass;
+- **exhaustive**: both tiers; every window and every passage embedded by the transformer
+  (the candidate stage Clearance had before static vectors, taken to every window).
 
-Rephrasings written by hand (``reference_corpora/samples/handwritten_rephrasings.jsonl``, not
-made by our generators) are scanned too, with both tiers and with the paraphrase tier alone.
+Rephrasings written by hand (``reference_corpora/samples/handwritten_rephrasings.jsonl`` and
+the second set ``handwritten_rephrasings_eval.jsonl``, not made by our generators) are scanned
+too, with both tiers and with the paraphrase tier alone.
 
     python benchmarks/paraphrase.py --per-category 100 --negatives 100
     python benchmarks/paraphrase.py --whole-negative-sets   # FP rates on every negative once
@@ -19,11 +21,13 @@ from __future__ import annotations
 
 import argparse
 import time
-from dataclasses import replace
 
 from benchmarks._common import cached_index, git_revision, machine
+from benchmarks.candidate_recall import cached_passage_vectors
 from indexer.embedding import Embedder
 from reference_corpora.suite import (
+    HANDWRITTEN,
+    HANDWRITTEN_EVAL,
     SuiteData,
     evaluate,
     format_scores,
@@ -32,18 +36,25 @@ from reference_corpora.suite import (
     score,
     whole_negative_sets,
 )
+from service.paraphrase_candidates import TransformerSpace
 from service.scanner import Scanner, ScanSettings
+
+# The transformer cosine below which the exhaustive baseline drops a neighbour (the floor the
+# tier used before static candidates).
+TRANSFORMER_FLOOR = 0.55
 
 
 def run(scanner: Scanner, cases, label: str) -> tuple[list, float, int]:
-    scanner.paraphrase.windows_embedded = 0
+    matcher = scanner.paraphrase
+    matcher.windows_embedded = matcher.windows_seen = matcher.pairs_embedded = 0
     started = time.perf_counter()
     outcomes = evaluate(scanner, cases)
     elapsed = time.perf_counter() - started
-    windows = scanner.paraphrase.windows_embedded
+    windows = matcher.windows_embedded
     print(
         f"\n## {label}: {len(cases)} documents in {elapsed:.1f} s "
-        f"({len(cases) / elapsed:.2f} docs/s), {windows} windows embedded"
+        f"({len(cases) / elapsed:.2f} docs/s), {matcher.windows_seen} windows looked at, "
+        f"{windows} texts embedded by the transformer ({matcher.pairs_embedded} pairs)"
     )
     print(format_scores(score(outcomes)))
     return outcomes, elapsed, windows
@@ -71,15 +82,14 @@ def main() -> None:
 
     data = SuiteData.load()
     embedder = Embedder()
-    index = cached_index("quality-index", data.index_corpora(), embedder=embedder)
+    index = cached_index("quality-index", data.index_corpora())
     cases = paraphrase_suite(data, args.per_category, args.negatives, seed=args.seed)
     print(f"# paraphrase suite (eval half), seed={args.seed}, revision {git_revision()}")
     print(f"# machine: {machine()}")
 
+    print(f"# transformer backend: {embedder.backend}")
     scanner = Scanner.load(index, settings=ScanSettings(), embedder=embedder)
-    outcomes, fast_time, fast_windows = run(
-        scanner, cases, "full scan (rare-term window selection)"
-    )
+    outcomes, fast_time, fast_windows = run(scanner, cases, "full scan (static candidates)")
     misses = [o for o in outcomes if o.case.positive and not o.found]
     misses += [o for o in outcomes if not o.case.positive and o.flagged]
     for outcome in misses[: args.show_failures]:
@@ -94,19 +104,21 @@ def main() -> None:
         for outcome in [o for o in outcomes if o.flagged][: args.show_failures]:
             print(f"#   {outcome.case.doc_id}: decision {outcome.decision}, top {outcome.top}")
 
-    handwritten = handwritten_suite(data)
     print("\n# rephrasings written by hand, not by reference_corpora/transforms.py")
-    run(scanner, handwritten, "full scan, hand-written rephrasings")
     alone = Scanner.load(index, settings=ScanSettings(tiers=("paraphrase",)), embedder=embedder)
-    run(alone, handwritten, "paraphrase tier alone, hand-written rephrasings")
+    for path, name in ((HANDWRITTEN, "hand-written rephrasings"), (HANDWRITTEN_EVAL, "second set")):
+        handwritten = handwritten_suite(data, path=path)
+        run(scanner, handwritten, f"full scan, {name}")
+        run(alone, handwritten, f"paraphrase tier alone, {name}")
 
     if not args.skip_exhaustive:
         subset = _per_category(cases, args.exhaustive_per_category)
-        settings = ScanSettings()
-        exhaustive = Scanner.load(
-            index,
-            settings=replace(settings, paraphrase=replace(settings.paraphrase, exhaustive=True)),
-            embedder=embedder,
+        exhaustive = Scanner.load(index, embedder=embedder)
+        exhaustive.paraphrase.space = TransformerSpace(
+            embedder,
+            TRANSFORMER_FLOOR,
+            exhaustive.paraphrase.settings.window_sizes,
+            cached_passage_vectors(embedder, exhaustive.index),
         )
         print(
             f"\n# side by side on the same {len(subset)} documents "
@@ -117,7 +129,7 @@ def main() -> None:
         run(alone, subset, "paraphrase tier alone (no verbatim tier), same documents")
         print(
             f"\n# full scan is {slow_time / fast_time:.1f}x faster than embedding every window "
-            f"({slow_windows / max(fast_windows, 1):.1f}x fewer windows embedded)"
+            f"({slow_windows / max(fast_windows, 1):.1f}x fewer texts embedded)"
         )
 
 

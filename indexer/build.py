@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -17,7 +18,7 @@ import numpy as np
 
 from indexer.chunking import Passage, chunk_passages
 from indexer.corpus import Corpus, ReferenceItem
-from indexer.embedding import Embedder, model_fingerprint
+from indexer.embedding import model_dimension, model_fingerprint, resolve_model_path
 from indexer.fingerprints import gram_length_for, ngram_hashes, token_hashes
 from indexer.manifest import (
     ClearanceIndexError,
@@ -30,16 +31,24 @@ from indexer.manifest import (
     write_manifest,
 )
 from indexer.normalize import TextMode, TokenizedText, tokenize
+from indexer.static_embedding import (
+    STATIC_DIR,
+    StaticEmbedder,
+    copy_into_index,
+    distilled_model_dir,
+    weights_checksum,
+)
 from indexer.store import CorpusArrays, write_corpus_arrays
 from indexer.terms import TermBag, distinct_mass, term_bag
 from indexer.vector_index import build_vector_index, vector_index_kind
 
 log = logging.getLogger(__name__)
 
-ProgressFactory = Callable[[int, str], Callable[[int], None]]
+# (total, label, unit) -> advance(step); the unit is what is counted: items, passages.
+ProgressFactory = Callable[[int, str, str], Callable[[int], None]]
 
 
-def _no_progress(total: int, label: str) -> Callable[[int], None]:
+def _no_progress(total: int, label: str, unit: str) -> Callable[[int], None]:
     return lambda step: None
 
 
@@ -157,16 +166,20 @@ def _item_stats(item: ReferenceItem, tokens: TokenizedText, settings: IndexSetti
 def build_corpus_arrays(
     corpus: Corpus,
     settings: IndexSettings,
-    embedder: Embedder,
+    static: StaticEmbedder,
     progress: ProgressFactory = _no_progress,
 ) -> tuple[CorpusArrays, CorpusRecord]:
-    """Tokenize, chunk, fingerprint, weigh rare terms and embed one corpus."""
+    """Tokenize, chunk, fingerprint, weigh rare terms and embed one corpus (static vectors).
+
+    No transformer runs here: the paraphrase tier embeds a passage with it only when a window
+    becomes a candidate for that passage, and caches it (``service.paraphrase``).
+    """
     table = _PassageTable()
     item_stats: list[tuple] = []
     gram_lengths: set[int] = set()
     without_ngrams = 0
     seed = settings.ngrams.seed
-    advance = progress(len(corpus.items), f"{corpus.name}: fingerprints")
+    advance = progress(len(corpus.items), f"{corpus.name}: fingerprints", "item")
     for item_no, item in enumerate(corpus.items):
         tokens = tokenize(item.text, corpus.mode, settings.normalization)
         item_stats.append(_item_stats(item, tokens, settings))
@@ -198,7 +211,7 @@ def build_corpus_arrays(
     gram_hashes, gram_passages = table.postings(table.gram_parts, table.gram_owners)
     term_hashes, term_passages = table.postings(table.term_parts, table.term_owners)
     vector_index = build_vector_index(
-        _embed_passages(table.texts, embedder, progress, corpus.name), settings.vectors
+        _embed_passages(table.texts, static, progress, corpus.name), settings.vectors
     )
     arrays = CorpusArrays(
         ids=[item.id for item in corpus.items],
@@ -212,7 +225,7 @@ def build_corpus_arrays(
         term_hashes=term_hashes,
         term_passages=term_passages,
         passage_terms=np.asarray(table.term_stats, dtype=np.float32).reshape(-1, 2),
-        vectors=vector_index,
+        static_vectors=vector_index,
     )
     record = CorpusRecord(
         name=corpus.name,
@@ -234,17 +247,17 @@ def build_corpus_arrays(
 
 
 def _embed_passages(
-    texts: list[str], embedder: Embedder, progress: ProgressFactory, label: str
+    texts: list[str], static: StaticEmbedder, progress: ProgressFactory, label: str
 ) -> np.ndarray:
-    advance = progress(len(texts), f"{label}: embeddings")
+    advance = progress(len(texts), f"{label}: static vectors", "passage")
     vectors = []
-    chunk = 512  # bounded memory and a live progress bar on large corpora
+    chunk = 4096  # bounded memory and a live progress bar on large corpora
     for start in range(0, len(texts), chunk):
         batch = texts[start : start + chunk]
-        vectors.append(embedder.encode(batch))
+        vectors.append(static.encode(batch))
         advance(len(batch))
     if not vectors:
-        return np.empty((0, embedder.dimension), dtype=np.float32)
+        return np.empty((0, static.dimension), dtype=np.float32)
     return np.concatenate(vectors)
 
 
@@ -253,7 +266,6 @@ def build_index(
     corpora: Sequence[Corpus],
     *,
     settings: IndexSettings | None = None,
-    embedder: Embedder | None = None,
     progress: ProgressFactory = _no_progress,
     overwrite: bool = False,
 ) -> IndexManifest:
@@ -272,19 +284,35 @@ def build_index(
     if not corpora:
         raise ClearanceIndexError("nothing to index: no corpora were given")
     out.mkdir(parents=True, exist_ok=True)
-    embedder = embedder or Embedder(settings.embedding)
+    fingerprint = model_fingerprint(settings.embedding.model)
+    static_dir = _install_static_model(out, settings, fingerprint, overwrite)
+    static = StaticEmbedder(static_dir)
     now = utc_now()
     manifest = IndexManifest(
         settings=settings,
-        model_fingerprint=model_fingerprint(settings.embedding.model),
-        dimension=embedder.dimension,
+        model_fingerprint=fingerprint,
+        dimension=model_dimension(settings.embedding.model),
         created_at=now,
         updated_at=now,
         clearance_version=_package_version(),
+        static_checksum=weights_checksum(static_dir),
+        static_dimension=static.dimension,
     )
     for corpus in corpora:
-        manifest = _add_one(out, manifest, corpus, embedder, progress)
+        manifest = _add_one(out, manifest, corpus, static, progress)
     return manifest
+
+
+def _install_static_model(
+    out: Path, settings: IndexSettings, fingerprint: str, overwrite: bool
+) -> Path:
+    """The index's own copy of the static model distilled from its transformer."""
+    if overwrite:
+        shutil.rmtree(out / STATIC_DIR, ignore_errors=True)
+    source = distilled_model_dir(
+        resolve_model_path(settings.embedding.model), fingerprint, settings.static
+    )
+    return copy_into_index(source, out)
 
 
 def index_holds(index_dir: Path | str, corpora: Sequence[Corpus], settings: IndexSettings) -> bool:
@@ -303,7 +331,6 @@ def ensure_index(
     corpora: Sequence[Corpus],
     *,
     settings: IndexSettings | None = None,
-    embedder: Embedder | None = None,
     progress: ProgressFactory = _no_progress,
 ) -> Path:
     """Build ``index_dir`` unless it already holds these corpora with these settings."""
@@ -313,7 +340,6 @@ def ensure_index(
             index_dir,
             corpora,
             settings=settings,
-            embedder=embedder,
             progress=progress,
             overwrite=True,
         )
@@ -325,7 +351,6 @@ def add_corpora(
     corpora: Sequence[Corpus],
     *,
     replace_existing: bool = False,
-    embedder: Embedder | None = None,
     progress: ProgressFactory = _no_progress,
 ) -> IndexManifest:
     """Add corpora to an existing index with the settings it was built with.
@@ -341,9 +366,14 @@ def add_corpora(
             raise ClearanceIndexError(
                 f"corpus {corpus.name!r} is already in {index_dir}; pass --replace to rebuild it"
             )
-    embedder = embedder or Embedder(settings.embedding)
+    static = StaticEmbedder(index_dir / STATIC_DIR)
+    if weights_checksum(index_dir / STATIC_DIR) != manifest.static_checksum:
+        raise ClearanceIndexError(
+            f"{index_dir / STATIC_DIR} is not the static model this index was built with; "
+            "rebuild the index"
+        )
     for corpus in corpora:
-        manifest = _add_one(index_dir, manifest, corpus, embedder, progress)
+        manifest = _add_one(index_dir, manifest, corpus, static, progress)
     return manifest
 
 
@@ -351,11 +381,11 @@ def _add_one(
     index_dir: Path,
     manifest: IndexManifest,
     corpus: Corpus,
-    embedder: Embedder,
+    static: StaticEmbedder,
     progress: ProgressFactory,
 ) -> IndexManifest:
     log.info("indexing corpus %s (%d items)", corpus.name, len(corpus.items))
-    arrays, record = build_corpus_arrays(corpus, manifest.settings, embedder, progress)
+    arrays, record = build_corpus_arrays(corpus, manifest.settings, static, progress)
     record = replace(record, files=write_corpus_arrays(index_dir, corpus.name, arrays))
     others = tuple(c for c in manifest.corpora if c.name != corpus.name)
     manifest = replace(manifest, corpora=(*others, record), updated_at=utc_now())

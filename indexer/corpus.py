@@ -6,14 +6,14 @@ Benchmark-specific loaders live in ``reference_corpora.loaders``; they all produ
 
 from __future__ import annotations
 
-import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
 from typing import Any
 
+from indexer.item_structure import infer_mode, with_inferred_structure
 from indexer.normalize import TextMode
 
 
@@ -63,65 +63,91 @@ class Corpus:
             seen.add(item.id)
 
 
-def read_reference_jsonl(path: Path) -> list[Corpus]:
-    """Read the generic reference format: one ``{"id", "text", "corpus", "kind"}`` per line.
+def read_reference_jsonl(
+    path: Path | str, *, name: str | None = None, kind: CorpusKind | str | None = None
+) -> list[Corpus]:
+    """Read the generic reference format: one ``{"id", "text", "corpus", "kind"}`` per record.
 
+    The records may be JSON lines, a JSON array, or Parquet rows, compressed or not, local or
+    an fsspec URL: whatever ``indexer.readers`` reads, told by content. ``name`` and ``kind``
+    stand in for the ``corpus`` and ``kind`` of records that lack them.
     Optional fields: ``mode`` (``prose``/``code``), ``license``, ``meta``. One file may hold
     several corpora; they come back in order of first appearance. In ``meta``,
     ``prompt_end`` (characters of ``text`` that are what a model is asked, before any
     solution or answer) and ``stem_end`` (a multiple-choice question before its options) are
     used as the catalog's loaders use them: the prompt is embedded on its own, and scoring
-    measures how much of the prompt a document holds.
+    measures how much of the prompt a document holds. Where a benchmark item's meta lacks
+    them they are read from its text, and a corpus no record gives a ``mode`` is code when
+    most of its items are (``indexer.item_structure``); ``null`` says there is no such part.
     """
-    path = Path(path)
+    defaults = {"corpus": name, "kind": None if kind is None else CorpusKind(kind).value}
     corpora: dict[str, Corpus] = {}
-    with path.open(encoding="utf-8") as handle:
-        for line_no, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            where = f"{path}:{line_no}"
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise CorpusInputError(f"{where}: not valid JSON ({exc.msg})") from exc
-            if not isinstance(record, dict):
-                raise CorpusInputError(f"{where}: expected a JSON object")
-            for key in ("id", "text", "corpus", "kind"):
-                if key not in record:
-                    raise CorpusInputError(f"{where}: missing field {key!r}")
-            if not isinstance(record["text"], str):
-                raise CorpusInputError(f"{where}: field 'text' must be a string")
-            try:
-                kind = CorpusKind(record["kind"])
-                mode = TextMode(record.get("mode", "prose"))
-            except ValueError as exc:
-                raise CorpusInputError(
-                    f"{where}: {exc} (kind is 'benchmark' or 'copyright', mode 'prose' or 'code')"
-                ) from exc
-            name = str(record["corpus"])
-            corpus = corpora.get(name)
-            if corpus is None:
-                corpus = corpora[name] = Corpus(
-                    name=name,
-                    kind=kind,
-                    mode=mode,
-                    items=[],
-                    source=str(path),
-                    license=str(record.get("license", "")),
-                )
-            elif (corpus.kind, corpus.mode) != (kind, mode):
-                raise CorpusInputError(
-                    f"{where}: corpus {name!r} was {corpus.kind.value}/{corpus.mode.value} "
-                    f"earlier, now {kind.value}/{mode.value}; one corpus has one kind and mode"
-                )
-            meta = _checked_meta(record.get("meta", {}), record["text"], where)
-            corpus.items.append(ReferenceItem(str(record["id"]), record["text"], meta))
+    given_modes: dict[str, TextMode] = {}
+    for where, record in _reference_records(path):
+        if not isinstance(record, dict):
+            raise CorpusInputError(f"{where}: expected a JSON object")
+        record = {k: v for k, v in defaults.items() if v is not None} | record
+        for key in ("id", "text", "corpus", "kind"):
+            if key not in record:
+                raise CorpusInputError(f"{where}: missing field {key!r}{_HINTS.get(key, '')}")
+        if not isinstance(record["text"], str):
+            raise CorpusInputError(f"{where}: field 'text' must be a string")
+        try:
+            kind = CorpusKind(record["kind"])
+            mode = TextMode(record.get("mode", "prose"))
+        except ValueError as exc:
+            raise CorpusInputError(
+                f"{where}: {exc} (kind is 'benchmark' or 'copyright', mode 'prose' or 'code')"
+            ) from exc
+        name = str(record["corpus"])
+        corpus = corpora.get(name)
+        if corpus is None:
+            corpus = corpora[name] = Corpus(
+                name=name,
+                kind=kind,
+                items=[],
+                source=str(path),
+                license=str(record.get("license", "")),
+            )
+        given = given_modes.setdefault(name, mode) if "mode" in record else mode
+        if (corpus.kind, given) != (kind, mode):
+            raise CorpusInputError(
+                f"{where}: corpus {name!r} was {corpus.kind.value}/{given.value} "
+                f"earlier, now {kind.value}/{mode.value}; one corpus has one kind and mode"
+            )
+        meta = _checked_meta(record.get("meta", {}), record["text"], where)
+        if kind is CorpusKind.BENCHMARK:
+            meta = with_inferred_structure(meta, record["text"])
+        corpus.items.append(ReferenceItem(str(record["id"]), record["text"], meta))
     result = list(corpora.values())
     for corpus in result:
+        corpus.mode = given_modes.get(corpus.name) or infer_mode(i.text for i in corpus.items)
         Corpus.__post_init__(corpus)  # re-check id uniqueness now that items are in
     if not result:
         raise CorpusInputError(f"{path}: no reference items")
     return result
+
+
+_HINTS = {"corpus": " (or name the corpus: --name)", "kind": " (or give --kind)"}
+
+
+def _reference_records(path: Path | str) -> Iterator[tuple[str, Any]]:
+    """Each record of a reference input with where it is (``file:line``, ``file row N``)."""
+    from indexer.readers import BadLine, InputReadError, Source, find_sources, read_values
+
+    try:
+        (source,) = find_sources([str(path)]) if str(path) != "-" else [Source("-", "stdin")]
+        for location, value in read_values(source):
+            where = source.where
+            if location.line is not None:
+                where = f"{where}:{location.line}"
+            elif location.row is not None:
+                where = f"{where} row {location.row}"
+            if isinstance(value, BadLine):
+                raise CorpusInputError(f"{where}: not valid JSON ({value.reason})")
+            yield where, value
+    except InputReadError as exc:
+        raise CorpusInputError(str(exc)) from exc
 
 
 def _checked_meta(meta: Any, text: str, where: str) -> dict[str, Any]:
@@ -130,7 +156,7 @@ def _checked_meta(meta: Any, text: str, where: str) -> dict[str, Any]:
         raise CorpusInputError(f"{where}: field 'meta' must be a JSON object")
     ends = {}
     for key in ("stem_end", "prompt_end"):
-        if key in meta:
+        if meta.get(key) is not None:
             value = meta[key]
             if not isinstance(value, int) or isinstance(value, bool) or not 0 < value <= len(text):
                 raise CorpusInputError(
@@ -175,21 +201,36 @@ def read_text_works(
     The work id is the file name without extension; each item's meta records the file and
     the offset of the body in it, so spans can be traced back to the original file.
     """
+    from indexer.readers import Source
+
     path = Path(path)
     files = sorted(path.glob("*.txt")) if path.is_dir() else [path]
     if not files:
         raise CorpusInputError(f"{path}: no .txt files")
-    items = [_read_work(file) for file in files]
+    items = [read_work(Source(str(file.resolve()), file.name)) for file in files]
     return Corpus(name=name, kind=kind, items=items, source=str(path), license=license)
 
 
-def _read_work(file: Path) -> ReferenceItem:
+def read_work(source: Any) -> ReferenceItem:
+    """One work from a text source (``indexer.readers.Source``: local, remote, compressed)."""
+    from indexer.readers import InputReadError, read_text
+
     try:
-        raw = file.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise CorpusInputError(f"{file}: not UTF-8 text ({exc.reason})") from exc
-    body, offset = strip_gutenberg(raw)
-    return ReferenceItem(id=file.stem, text=body, meta={"file": file.name, "offset": offset})
+        raw = read_text(source, encoding="utf-8-sig")
+    except InputReadError as exc:
+        raise CorpusInputError(str(exc)) from exc
+    # Universal newlines, as text-mode reading gives: offsets and checksums stay what they were.
+    body, offset = strip_gutenberg(raw.replace("\r\n", "\n").replace("\r", "\n"))
+    name = source.name
+    return ReferenceItem(id=work_id(name), text=body, meta={"file": name, "offset": offset})
+
+
+def work_id(file_name: str) -> str:
+    """``books_11-0.txt`` and ``books_11-0.txt.gz`` are both the work ``books_11-0``."""
+    stem = file_name
+    for suffix in (".gz", ".zst", ".bz2", ".xz", ".txt"):
+        stem = stem.removesuffix(suffix)
+    return stem
 
 
 def merge_corpora(corpora: Iterable[Corpus]) -> list[Corpus]:

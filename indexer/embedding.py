@@ -9,6 +9,7 @@ model run two ways, must never be compared with each other.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
-BACKENDS = ("torch-fp32", "torch-bf16")
+BACKENDS = ("auto", "torch-fp32", "torch-bf16")
 
 
 class ModelNotAvailableError(RuntimeError):
@@ -30,15 +31,34 @@ class EmbeddingSettings:
     """Which model, run how; recorded in the index manifest."""
 
     model: str = DEFAULT_MODEL
-    # bfloat16 nearly doubles CPU throughput (40 vs 23 passages/s on 2 cores) at cosine
-    # 0.9997 to fp32, measured in ../shared/STACK-FACTS.md.
-    backend: str = "torch-bf16"
+    # "auto" picks per CPU (``resolve_backend``): bfloat16 nearly doubles throughput where the
+    # CPU has it (40 vs 23 passages/s on 2 cores, cosine 0.9997 to fp32), and is 2.6-5.6x
+    # slower where torch emulates it (STACK-FACTS.md). A scanner's choice: the index holds no
+    # transformer vectors, so any backend of the same weights reads any index.
+    backend: str = "auto"
     # Most texts per forward pass; BATCH_TOKENS below bounds a batch of long texts further.
     batch_size: int = 32
 
     def __post_init__(self) -> None:
         if self.backend not in BACKENDS:
             raise ValueError(f"unknown embedding backend {self.backend!r}; choose from {BACKENDS}")
+
+
+def cpu_has_bf16() -> bool:
+    """Whether the CPU computes bfloat16 natively (AVX-512 BF16 or AMX), from /proc/cpuinfo."""
+    try:
+        text = Path("/proc/cpuinfo").read_text(encoding="ascii", errors="replace")
+    except OSError:  # not Linux: assume emulation, the safe (never slower than 2x) choice
+        return False
+    flags = next((line for line in text.splitlines() if line.startswith("flags")), "")
+    return bool({"avx512_bf16", "amx_bf16"} & set(flags.split()))
+
+
+def resolve_backend(backend: str) -> str:
+    """The concrete backend for ``backend``; ``auto`` is bf16 only where the CPU has it."""
+    if backend != "auto":
+        return backend
+    return "torch-bf16" if cpu_has_bf16() else "torch-fp32"
 
 
 def _packaged_all_minilm() -> Path:
@@ -80,6 +100,26 @@ def model_fingerprint(model: str) -> str:
             for block in iter(lambda: handle.read(1 << 22), b""):
                 digest.update(block)
     return "sha256:" + digest.hexdigest()
+
+
+def model_dimension(model: str) -> int:
+    """The dimension of a sentence-transformers model's output, read from its folder.
+
+    Building an index does not load the transformer, so its dimension comes from the module
+    configs: the pooling layer's width, or the last dense layer's.
+    """
+    path = resolve_model_path(model)
+    dimension = 0
+    for module in json.loads((path / "modules.json").read_text(encoding="utf-8")):
+        config = path / module.get("path", "") / "config.json"
+        kind = module.get("type", "")
+        if kind.endswith("Pooling") and config.exists():
+            dimension = int(json.loads(config.read_text())["word_embedding_dimension"])
+        elif kind.endswith("Dense") and config.exists():
+            dimension = int(json.loads(config.read_text())["out_features"])
+    if not dimension:
+        raise ModelNotAvailableError(f"cannot tell the output dimension of the model in {path}")
+    return dimension
 
 
 # Padded tokens per forward pass. A batch is padded to its longest text, so one 200-token window
@@ -129,8 +169,9 @@ class Embedder:
         if threads:
             torch.set_num_threads(threads)
         path = resolve_model_path(self.settings.model)
+        self.backend = resolve_backend(self.settings.backend)
         self._model = SentenceTransformer(str(path), device="cpu", local_files_only=True)
-        if self.settings.backend == "torch-bf16":
+        if self.backend == "torch-bf16":
             self._model = self._model.to(torch.bfloat16)
         self.dimension = int(self._model.get_embedding_dimension())
         self.max_seq_length = int(self._model.max_seq_length)

@@ -17,12 +17,15 @@ from indexer.embedding import EmbeddingSettings
 from indexer.files import IndexFile
 from indexer.fingerprints import NgramSettings
 from indexer.normalize import NormalizationSettings, TextMode
+from indexer.static_embedding import StaticSettings
 from indexer.strict_json import StrictJsonError, parse_dataclass
 from indexer.terms import TermSettings
 from indexer.vector_index import VectorSettings
 
-# 4: every corpus lists its files with size and SHA-256, checked on load and by `index verify`.
-FORMAT_VERSION = 4
+# 4: static-embedding vectors (static.faiss) and the static model in the index; no
+# transformer vectors at build time.
+# 5: every corpus lists its files with size and SHA-256, checked on load and by `index verify`.
+FORMAT_VERSION = 5
 MANIFEST_NAME = "manifest.json"
 REBUILD_HINT = "rebuild the index (or that corpus, with `clearance index add --replace`)"
 
@@ -57,6 +60,7 @@ class IndexSettings:
     embedding: EmbeddingSettings = field(default_factory=EmbeddingSettings)
     vectors: VectorSettings = field(default_factory=VectorSettings)
     terms: TermSettings = field(default_factory=TermSettings)
+    static: StaticSettings = field(default_factory=StaticSettings)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -104,6 +108,9 @@ class IndexManifest:
     corpora: tuple[CorpusRecord, ...] = ()
     format_version: int = FORMAT_VERSION
     clearance_version: str = ""
+    # The static model in ``static_model/``: every passage's candidate vector came from it.
+    static_checksum: str = ""
+    static_dimension: int = 0
 
     def corpus(self, name: str) -> CorpusRecord | None:
         return next((c for c in self.corpora if c.name == name), None)
@@ -117,6 +124,7 @@ class IndexManifest:
             "settings": self.settings.to_dict(),
             "model": self.model_fingerprint,
             "dimension": self.dimension,
+            "static_model": self.static_checksum,
             "corpora": corpora,
         }
         encoded = json.dumps(content, sort_keys=True, ensure_ascii=False).encode("utf-8")
@@ -134,6 +142,11 @@ class IndexManifest:
                 "dimension": self.dimension,
                 "fingerprint": self.model_fingerprint,
             },
+            "static_model": {
+                "distilled_from": self.settings.embedding.model,
+                "dimension": self.static_dimension,
+                "checksum": self.static_checksum,
+            },
             "settings": self.settings.to_dict(),
             "corpora": [c.to_dict() for c in self.corpora],
         }
@@ -142,8 +155,12 @@ class IndexManifest:
     def from_dict(cls, data: dict[str, Any]) -> IndexManifest:
         """Parse a manifest, refusing unknown, missing or mistyped keys (``StrictJsonError``)."""
         parsed: _ManifestFile = parse_dataclass(data, _ManifestFile)
-        if parsed.model.dimension <= 0:
-            raise StrictJsonError(f"model.dimension: {parsed.model.dimension}, not positive")
+        for where, dimension in (
+            ("model", parsed.model.dimension),
+            ("static_model", parsed.static_model.dimension),
+        ):
+            if dimension <= 0:
+                raise StrictJsonError(f"{where}.dimension: {dimension}, not positive")
         if not parsed.corpora:  # the build never writes an index without a corpus
             raise StrictJsonError("corpora: empty")
         return cls(
@@ -154,6 +171,8 @@ class IndexManifest:
             settings=parsed.settings,
             model_fingerprint=parsed.model.fingerprint,
             dimension=parsed.model.dimension,
+            static_checksum=parsed.static_model.checksum,
+            static_dimension=parsed.static_model.dimension,
             corpora=parsed.corpora,
         )
 
@@ -167,6 +186,13 @@ class _ModelSection:
 
 
 @dataclass(frozen=True)
+class _StaticModelSection:
+    distilled_from: str
+    dimension: int
+    checksum: str
+
+
+@dataclass(frozen=True)
 class _ManifestFile:
     """The manifest's JSON layout, as ``IndexManifest.to_dict`` writes it."""
 
@@ -174,6 +200,7 @@ class _ManifestFile:
     created_at: str
     updated_at: str
     model: _ModelSection
+    static_model: _StaticModelSection
     settings: IndexSettings
     corpora: tuple[CorpusRecord, ...]
     clearance_version: str = ""
@@ -237,12 +264,9 @@ def check_compatible(manifest: IndexManifest, expected: IndexSettings, fingerpri
             f"model weights: index {manifest.model_fingerprint[:19]}..., installed "
             f"{fingerprint[:19]}... (another version of {built.embedding.model!r})"
         )
-    if built.embedding.backend != expected.embedding.backend:
-        problems.append(
-            f"embedding backend: index {built.embedding.backend!r}, "
-            f"scanner {expected.embedding.backend!r}"
-        )
-    for section in ("normalization", "chunking", "ngrams", "terms"):
+    # The backend is not compared: the index holds no transformer vectors, and backends of the
+    # same weights agree within the tolerance BENCHMARKS.md records.
+    for section in ("normalization", "chunking", "ngrams", "terms", "static"):
         if getattr(built, section) != getattr(expected, section):
             problems.append(
                 f"{section}: index {asdict(getattr(built, section))}, "

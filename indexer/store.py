@@ -12,7 +12,9 @@ Layout (``INDEX_DIR/corpora/<name>/``):
   (gram, passage); ``passage_grams.npy``: distinct grams per passage;
 - ``term_hashes.npy`` / ``term_passages.npy``: rare-term postings sorted by hash;
   ``passage_terms.npy``: per passage, its rare-term mass and its length in prose tokens;
-- ``vectors.faiss``: passage embeddings, row i = passage i.
+- ``static.faiss``: passage vectors from the index's static model (``INDEX_DIR/static_model``),
+  row i = passage i: the paraphrase tier's candidate stage. Transformer vectors are not stored:
+  they are computed for the few passages that become candidates, when they do.
 
 The manifest lists every file of the folder with its size and SHA-256 (``indexer/files.py``):
 a load checks sizes and shapes (``indexer/checked_folder.py``), ``clearance index verify`` the
@@ -43,13 +45,16 @@ from indexer.manifest import (
     CorpusRecord,
     IndexCorruptError,
     IndexManifest,
+    IndexMismatchError,
     read_manifest,
 )
 from indexer.normalize import tokenize
+from indexer.static_embedding import STATIC_DIR, StaticEmbedder, weights_checksum
 from indexer.terms import distinct_mass
 from indexer.vector_index import read_vector_index, write_vector_index
 
 CORPORA_DIR = "corpora"
+STATIC_VECTORS = "static.faiss"
 
 
 def posting_ranges(table: np.ndarray, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -79,7 +84,7 @@ class CorpusArrays:
     term_hashes: np.ndarray
     term_passages: np.ndarray
     passage_terms: np.ndarray
-    vectors: faiss.Index
+    static_vectors: faiss.Index
 
 
 def corpus_dir(index_dir: Path, name: str) -> Path:
@@ -115,7 +120,7 @@ def write_corpus_arrays(index_dir: Path, name: str, arrays: CorpusArrays) -> tup
     np.save(tmp / "term_hashes.npy", arrays.term_hashes.astype(np.uint64))
     np.save(tmp / "term_passages.npy", arrays.term_passages.astype(np.uint32))
     np.save(tmp / "passage_terms.npy", arrays.passage_terms.astype(np.float32))
-    write_vector_index(arrays.vectors, tmp / "vectors.faiss")
+    write_vector_index(arrays.static_vectors, tmp / STATIC_VECTORS)
     files = describe_files(tmp)
     if final.exists():
         old = final.parent / f".{name}.old-{os.getpid()}"
@@ -159,7 +164,7 @@ class CorpusIndex:
         self.key_tokens = stats[:, 2].astype(np.int64)
         self.key_mass = stats[:, 3]
         self.stem_tokens = stats[:, 4].astype(np.int64)
-        self._settings = manifest.settings
+        self.settings = manifest.settings
         self._stem_mass: dict[int, float] = {}
         self.passages = folder.array("passages.npy", (passages, 5))
         folder.require(
@@ -175,13 +180,14 @@ class CorpusIndex:
         passage_terms = folder.array("passage_terms.npy", (passages, 2))
         self.passage_term_mass = passage_terms[:, 0]
         self.passage_prose_tokens = passage_terms[:, 1].astype(np.int64)
-        with folder.reading("vectors.faiss") as path:
-            self.vectors = read_vector_index(path, manifest.settings.vectors)
+        with folder.reading(STATIC_VECTORS) as path:
+            self.static_vectors = read_vector_index(path, manifest.settings.vectors)
+        vectors, dimension = self.static_vectors.ntotal, self.static_vectors.d
         folder.require(
-            (self.vectors.ntotal, self.vectors.d) == (passages, manifest.dimension),
-            "vectors.faiss",
-            f"it holds {self.vectors.ntotal} vectors of {self.vectors.d} dimensions, "
-            f"the manifest {passages} of {manifest.dimension}",
+            (vectors, dimension) == (passages, manifest.static_dimension),
+            STATIC_VECTORS,
+            f"it holds {vectors} vectors of {dimension} dimensions, "
+            f"the manifest {passages} of {manifest.static_dimension}",
         )
 
     @property
@@ -200,9 +206,9 @@ class CorpusIndex:
         from the stored text on first use: only multiple-choice items that match ask for it."""
         mass = self._stem_mass.get(item)
         if mass is None:
-            tokens = tokenize(self.item_text(item), self.record.mode, self._settings.normalization)
+            tokens = tokenize(self.item_text(item), self.record.mode, self.settings.normalization)
             stem = tokens.tokens[: int(self.stem_tokens[item])]
-            mass = self._stem_mass[item] = distinct_mass(stem, self._settings.terms)
+            mass = self._stem_mass[item] = distinct_mass(stem, self.settings.terms)
         return mass
 
     def grams_elsewhere(self, grams: np.ndarray, item: int) -> np.ndarray:
@@ -227,6 +233,20 @@ class ReferenceIndex:
         self.path = path
         self.manifest = manifest
         self.corpora = corpora
+        self._static: StaticEmbedder | None = None
+
+    @property
+    def static_embedder(self) -> StaticEmbedder:
+        """The static model the passages' candidate vectors came from (loaded on first use)."""
+        if self._static is None:
+            folder = self.path / STATIC_DIR
+            if weights_checksum(folder) != self.manifest.static_checksum:
+                raise IndexMismatchError(
+                    f"{folder}: the static model is not the one the index's vectors were made "
+                    "with (checksum differs from manifest.json); rebuild the index"
+                )
+            self._static = StaticEmbedder(folder)
+        return self._static
 
     @classmethod
     def open(cls, path: Path | str) -> ReferenceIndex:

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from indexer.files import content_problem, unlisted_files
-from indexer.manifest import IndexCorruptError, read_manifest
+from indexer.manifest import IndexCorruptError, IndexManifest, read_manifest
+from indexer.static_embedding import STATIC_DIR, weights_checksum
 from indexer.store import ReferenceIndex, corpus_dir, unlisted_corpus_folders
 
 
@@ -68,6 +69,9 @@ def verify_index(index_dir: Path | str) -> IndexVerification:
         f"{folder} is not listed in the manifest"
         for folder in unlisted_corpus_folders(index_dir, manifest)
     )
+    static_problem = _static_model_problem(index_dir, manifest)
+    if static_problem is not None:
+        problems.append(static_problem)
     if not problems:
         # Every byte is as written; what is left is a manifest edited to disagree with them
         # (a count changed by hand), which the load's shape checks see.
@@ -76,3 +80,15 @@ def verify_index(index_dir: Path | str) -> IndexVerification:
         except IndexCorruptError as exc:
             problems.append(str(exc))
     return IndexVerification(index_dir, tuple(problems), files=files, bytes=size)
+
+
+def _static_model_problem(index_dir: Path, manifest: IndexManifest) -> str | None:
+    """The index's copy of its static model, against the weights checksum the build recorded."""
+    folder = index_dir / STATIC_DIR
+    try:
+        actual = weights_checksum(folder)
+    except OSError:
+        return f"{folder} is missing or unreadable"
+    if actual != manifest.static_checksum:
+        return f"{folder} does not hold the static model the index was built with"
+    return None

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from indexer.corpus import CorpusInputError, ReferenceItem, read_text_works
+from indexer.item_structure import with_inferred_structure
 
 Loader = Callable[[Path], list[ReferenceItem]]
 
@@ -197,9 +198,14 @@ def load_works(path: Path) -> list[ReferenceItem]:
 
 
 def load_reference_jsonl(path: Path) -> list[ReferenceItem]:
-    """Items of the generic ``{"id", "text", ...}`` format, whatever corpus they name."""
+    """Items of the generic ``{"id", "text", ...}`` format, whatever corpus they name; where
+    ``meta`` lacks ``prompt_end``/``stem_end`` they are read from the text, as
+    ``read_reference_jsonl`` does for benchmark items (the catalog's such corpora are)."""
     return [
-        ReferenceItem(str(row["id"]), row["text"], row.get("meta", {})) for row in _read_jsonl(path)
+        ReferenceItem(
+            str(row["id"]), row["text"], with_inferred_structure(row.get("meta", {}), row["text"])
+        )
+        for row in _read_jsonl(path)
     ]
 
 

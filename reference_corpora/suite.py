@@ -436,11 +436,19 @@ def calibration_suite(data: SuiteData, seed: int = 9) -> list[Case]:
 
 
 HANDWRITTEN = Path(__file__).parent / "samples" / "handwritten_rephrasings.jsonl"
+# More rephrasings by hand, of items of one stable half each (``in_part``): the "train" set is
+# for fitting the paraphrase verifier, the "eval" set a second held-out check beside the
+# fixed set above, whose items it never repeats.
+HANDWRITTEN_TRAIN = HANDWRITTEN.with_name("handwritten_rephrasings_train.jsonl")
+HANDWRITTEN_EVAL = HANDWRITTEN.with_name("handwritten_rephrasings_eval.jsonl")
 
 
 def read_handwritten(path: Path = HANDWRITTEN) -> list[dict]:
-    """The hand-written records: ``corpus``, ``ref_id``, ``label`` (1: rewords that test item;
-    0: rewords a train problem) and ``text``."""
+    """The hand-written records: ``corpus``, ``ref_id``, ``label`` and ``text``.
+
+    Label 1: rewords that item of an indexed corpus (a ``SuiteData.corpora`` name). Label 0:
+    rewords a hard negative, and ``corpus`` names its ``SuiteData.negatives`` pool
+    (``gsm8k-train``, ``mbpp``, ``mmlu-other``)."""
     with path.open(encoding="utf-8") as handle:
         return [json.loads(line) for line in handle if line.strip()]
 
@@ -450,15 +458,16 @@ def handwritten_suite(data: SuiteData, seed: int = 3, path: Path = HANDWRITTEN) 
     item (new sentence order, synonyms, shuffled choices, renamed code), none of them made by
     ``transforms``: a check that the verifier has not learned only our generators' habits.
 
-    Positives name the test item they reword; negatives (label 0) reword GSM8K *train*
-    problems, which must stay ``keep``. Each is scanned alone and hidden in a web page.
+    Positives name the test item they reword; negatives (label 0) reword hard negatives (GSM8K
+    *train* problems, MBPP programs, unindexed MMLU rows), which must stay ``keep``, and are
+    reported per pool. Each is scanned alone and hidden in a web page.
     """
     b = SuiteBuilder(data, seed)
     cases = []
     for number, record in enumerate(read_handwritten(path)):
         positive = bool(record["label"])
         expected = ((record["corpus"], record["ref_id"]),) if positive else ()
-        prefix = "handwritten-rephrased" if positive else "handwritten-gsm8k-train"
+        prefix = "handwritten-rephrased" if positive else f"handwritten-{record['corpus']}"
         text = record["text"]
         cases.append(
             Case(

@@ -11,13 +11,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from indexer.corpus import (
-    Corpus,
-    CorpusInputError,
-    CorpusKind,
-    read_reference_jsonl,
-    read_text_works,
-)
+from indexer.corpus import Corpus, CorpusInputError, CorpusKind
 from indexer.manifest import ClearanceIndexError, read_manifest
 from indexer.normalize import TextMode
 
@@ -35,11 +29,36 @@ err = Console(stderr=True, soft_wrap=True)
 DEMO_INDEX = Path(".clearance/demo-index")
 
 TIERS_HELP = "Comma-separated tiers to run: verbatim, paraphrase."
+INDEX_ENV = "CLEARANCE_INDEX"
+INDEX_HELP = f"Index folder [env {INDEX_ENV}]."
+REJECTS_HELP = (
+    "Fail (exit 2) when more than this share of records cannot be scanned "
+    "[default: only when all of them]."
+)
 
 
 def _stdout_console() -> Console:
-    """Full width on a terminal; wide enough for tables when piped (rich assumes 80)."""
-    return Console() if sys.stdout.isatty() else Console(width=200, soft_wrap=True)
+    from service.scan_output import stdout_console
+
+    return stdout_console()
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        typer.echo(f"clearance {version('clearance')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+    ] = False,
+) -> None:
+    """Clearance: find benchmark items and copyrighted works in training data."""
 
 
 def _fail(message: str, code: int = 2) -> typer.Exit:
@@ -53,10 +72,10 @@ def _progress_factory(enabled: bool):
     """A progress bar per build stage (tqdm on stderr), or nothing."""
     from tqdm import tqdm
 
-    def factory(total: int, label: str):
+    def factory(total: int, label: str, unit: str = "it"):
         if not enabled or total == 0:
             return lambda step: None
-        bar = tqdm(total=total, desc=label, unit="it", file=sys.stderr, leave=False)
+        bar = tqdm(total=total, desc=label, unit=f" {unit}s", file=sys.stderr, leave=False)
 
         def advance(step: int) -> None:
             bar.update(step)
@@ -69,28 +88,31 @@ def _progress_factory(enabled: bool):
 
 
 def _corpora_from_inputs(
-    inputs: list[Path], catalog_names: list[str], name: str | None, kind: CorpusKind, mode: TextMode
+    inputs: list[str],
+    catalog_names: list[str],
+    name: str | None,
+    kind: CorpusKind | None,
+    mode: TextMode,
 ) -> list[Corpus]:
+    from indexer.reference_inputs import read_references
     from reference_corpora.catalog import load_corpora
 
     corpora: list[Corpus] = list(load_corpora(catalog_names)) if catalog_names else []
-    for path in inputs:
-        if not path.exists():
-            raise CorpusInputError(f"{path} does not exist")
-        if path.is_file() and path.name.endswith((".jsonl", ".jsonl.gz")):
-            corpora.extend(read_reference_jsonl(path))
-        else:
-            corpus = read_text_works(path, name=name or path.stem, kind=kind)
-            corpus.mode = mode
-            corpora.append(corpus)
-    return corpora
+    return corpora + read_references(inputs, name=name, kind=kind, mode=mode)
+
+
+NAME_HELP = "Corpus name for text works, and for records without 'corpus'."
+KIND_HELP = "Kind for records without 'kind', and for text works [default: copyright]."
 
 
 @index_app.command("build")
 def index_build(
     inputs: Annotated[
-        list[Path] | None,
-        typer.Argument(help="Generic reference JSONL files, or .txt works (a file or a folder)."),
+        list[str] | None,
+        typer.Argument(
+            help="Reference records (JSONL, JSON, Parquet) or text works: files, folders, "
+            "globs, URLs, '-'."
+        ),
     ] = None,
     out: Annotated[Path, typer.Option("--out", help="Index folder to create.")] = DEMO_INDEX,
     corpus: Annotated[
@@ -99,11 +121,14 @@ def index_build(
             "--corpus", help="A corpus from reference_corpora/manifest.toml (repeatable)."
         ),
     ] = None,
-    name: Annotated[str | None, typer.Option(help="Corpus name for .txt works.")] = None,
-    kind: Annotated[CorpusKind, typer.Option(help="Kind for .txt works.")] = CorpusKind.COPYRIGHT,
-    mode: Annotated[TextMode, typer.Option(help="Tokenization for .txt works.")] = TextMode.PROSE,
+    name: Annotated[str | None, typer.Option(help=NAME_HELP)] = None,
+    kind: Annotated[CorpusKind | None, typer.Option(help=KIND_HELP)] = None,
+    mode: Annotated[TextMode, typer.Option(help="Tokenization for text works.")] = TextMode.PROSE,
     model: Annotated[str | None, typer.Option(help="Embedding model name or local path.")] = None,
-    backend: Annotated[str | None, typer.Option(help="torch-fp32 or torch-bf16.")] = None,
+    backend: Annotated[
+        str | None,
+        typer.Option(help="Default backend recorded for scanners (auto, torch-fp32, torch-bf16)."),
+    ] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing index.")] = False,
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
 ) -> None:
@@ -142,13 +167,15 @@ def index_build(
 @index_app.command("add")
 def index_add(
     inputs: Annotated[
-        list[Path] | None, typer.Argument(help="Reference JSONL or .txt works.")
+        list[str] | None, typer.Argument(help="Reference records or text works, as for build.")
     ] = None,
-    index: Annotated[Path, typer.Option("--index", help="Existing index folder.")] = DEMO_INDEX,
+    index: Annotated[
+        Path, typer.Option("--index", envvar=INDEX_ENV, help="Existing index folder.")
+    ] = DEMO_INDEX,
     corpus: Annotated[list[str] | None, typer.Option("--corpus", help="Catalog corpus.")] = None,
-    name: Annotated[str | None, typer.Option(help="Corpus name for .txt works.")] = None,
-    kind: Annotated[CorpusKind, typer.Option(help="Kind for .txt works.")] = CorpusKind.COPYRIGHT,
-    mode: Annotated[TextMode, typer.Option(help="Tokenization for .txt works.")] = TextMode.PROSE,
+    name: Annotated[str | None, typer.Option(help=NAME_HELP)] = None,
+    kind: Annotated[CorpusKind | None, typer.Option(help=KIND_HELP)] = None,
+    mode: Annotated[TextMode, typer.Option(help="Tokenization for text works.")] = TextMode.PROSE,
     replace_existing: Annotated[
         bool, typer.Option("--replace", help="Rebuild a corpus already there.")
     ] = False,
@@ -216,7 +243,7 @@ def index_verify(
 
 @index_app.command("info")
 def index_info(
-    index: Annotated[Path, typer.Argument(help="Index folder.")] = DEMO_INDEX,
+    index: Annotated[Path, typer.Argument(help=INDEX_HELP, envvar=INDEX_ENV)] = DEMO_INDEX,
     as_json: Annotated[bool, typer.Option("--json", help="Print the raw manifest.")] = False,
 ) -> None:
     """Show what an index holds and how it was built."""
@@ -237,7 +264,8 @@ def index_info(
     )
     out.print(
         f"model {settings.embedding.model} ({settings.embedding.backend}, "
-        f"{manifest.dimension}-d, {manifest.model_fingerprint[:23]}…)"
+        f"{manifest.dimension}-d, {manifest.model_fingerprint[:23]}…); static model "
+        f"{manifest.static_dimension}-d (PCA of it, {manifest.static_checksum[:23]}…)"
     )
     out.print(
         f"n-grams n={settings.ngrams.n} (code {settings.ngrams.code_n}); passages "
@@ -259,6 +287,38 @@ def index_info(
     out.print(table)
 
 
+model_app = typer.Typer(help="The embedding models, all local.", no_args_is_help=True)
+app.add_typer(model_app, name="model")
+
+
+@model_app.command("distill")
+def model_distill(
+    model: Annotated[str, typer.Option(help="Transformer: a registered name or local folder.")] = (
+        "all-MiniLM-L6-v2"
+    ),
+) -> None:
+    """Distil the static candidate model from the transformer now (else: on the first build).
+
+    Runs offline (about two minutes on two cores) and caches the result under
+    $CLEARANCE_CACHE_DIR (default ~/.cache/clearance); every index gets a copy of it.
+    """
+    from dataclasses import replace
+
+    from indexer.embedding import ModelNotAvailableError, model_fingerprint, resolve_model_path
+    from indexer.manifest import IndexSettings
+    from indexer.static_embedding import StaticModelError, distilled_model_dir, weights_checksum
+
+    settings = IndexSettings()
+    settings = replace(settings, embedding=replace(settings.embedding, model=model))
+    try:
+        path = distilled_model_dir(
+            resolve_model_path(model), model_fingerprint(model), settings.static
+        )
+    except (ModelNotAvailableError, StaticModelError) as exc:
+        raise _fail(str(exc)) from exc
+    typer.echo(f"static model for {model}: {path} ({weights_checksum(path)[:23]}…)")
+
+
 @app.command("corpora")
 def corpora_list() -> None:
     """List the reference corpora this installation knows how to load."""
@@ -274,37 +334,91 @@ def corpora_list() -> None:
     _stdout_console().print(table)
 
 
-def _load_scanner(index: Path, tiers: str):
+BACKEND_HELP = (
+    "How the transformer runs: auto (bfloat16 where the CPU has it, else fp32), torch-fp32 or "
+    "torch-bf16. Any backend reads any index of the same model."
+)
+
+
+def _load_scanner(index: Path, tiers: str, backend: str | None = None, **settings):
     from service.scanner import Scanner, ScanSettings, parse_tiers
 
+    policy = settings.pop("policy", None)
     chosen = parse_tiers(tiers)
-    return Scanner.load(index, settings=ScanSettings(tiers=chosen))
+    return Scanner.load(
+        index,
+        policy=policy,
+        settings=ScanSettings(tiers=chosen, **settings),
+        backend=backend,
+    )
 
 
 @app.command("scan")
 def scan(
-    input: Annotated[
-        Path | None,
-        typer.Argument(help="A .txt file, a JSONL of {id, text}, or '-' / nothing for stdin."),
+    inputs: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help="JSONL, JSON, Parquet or text: files, folders, globs or URLs; '-' or nothing "
+            "for stdin."
+        ),
     ] = None,
-    index: Annotated[Path, typer.Option("--index", help="Index folder.")] = DEMO_INDEX,
+    index: Annotated[Path, typer.Option("--index", envvar=INDEX_ENV, help=INDEX_HELP)] = DEMO_INDEX,
     out: Annotated[Path | None, typer.Option("--out", help="Write JSONL results here.")] = None,
-    jsonl: Annotated[bool, typer.Option("--jsonl", help="Read stdin as JSONL.")] = False,
-    text_field: Annotated[str, typer.Option(help="JSONL field holding the text.")] = "text",
-    id_field: Annotated[str, typer.Option(help="JSONL field holding the id.")] = "id",
+    jsonl: Annotated[
+        bool, typer.Option("--jsonl", help="Read the input as JSON lines, whatever it looks like.")
+    ] = False,
+    text_field: Annotated[str, typer.Option(help="Field holding the text.")] = "text",
+    id_field: Annotated[str, typer.Option(help="Field holding the id.")] = "id",
     tiers: Annotated[str, typer.Option(help=TIERS_HELP)] = "verbatim,paraphrase",
-    batch_size: Annotated[int, typer.Option(help="Documents per scanner call.")] = 32,
+    policy: Annotated[
+        Path | None,
+        typer.Option(
+            "--policy",
+            help="Decision thresholds per corpus kind (JSON, TOML or YAML), the overrides "
+            "CLEARANCE_POLICY gives `serve`.",
+        ),
+    ] = None,
+    min_report_risk: Annotated[
+        float, typer.Option(min=0.0, max=1.0, help="Leave out matches weaker than this.")
+    ] = 0.2,
+    max_rejected_share: Annotated[
+        float | None, typer.Option(min=0.0, max=1.0, help=REJECTS_HELP)
+    ] = None,
+    batch_size: Annotated[int, typer.Option(min=1, help="Documents per scanner call.")] = 32,
     explain: Annotated[bool, typer.Option(help="Print evidence for people, not JSON.")] = False,
+    near_misses: Annotated[
+        int | None,
+        typer.Option(
+            help="Report this many paraphrase candidates that were not accepted, per document "
+            "with none accepted (JSON field near_misses; --explain shows 3)."
+        ),
+    ] = None,
+    backend: Annotated[str | None, typer.Option(help=BACKEND_HELP)] = None,
 ) -> None:
-    """Scan documents and write one JSON result per document."""
-    from service.scan_input import read_documents
+    """Scan documents and write one JSON result per document, as each batch is scanned."""
+    from indexer.readers import FieldNames, Format, RejectTally, find_sources
+    from service.policy import load_policy_file
     from service.scan_output import ResultWriter
 
     try:
-        scanner = _load_scanner(index, tiers)
-        documents = read_documents(input, jsonl=jsonl, text_field=text_field, id_field=id_field)
-        with ResultWriter(out, explain=explain) as writer:
-            writer.run(scanner, documents, batch_size=batch_size)
+        sources = find_sources(inputs or ["-"])
+        scanner = _load_scanner(
+            index,
+            tiers,
+            backend=backend,
+            policy=None if policy is None else load_policy_file(policy),
+            min_report_risk=min_report_risk,
+            near_misses=near_misses if near_misses is not None else (3 if explain else 0),
+        )
+        tally = RejectTally(text_field=text_field, max_share=max_rejected_share)
+        with ResultWriter(out, explain=explain, tally=tally) as writer:
+            writer.run(
+                scanner,
+                sources,
+                names=FieldNames(text=text_field, id=id_field),
+                batch_size=batch_size,
+                force=Format.JSONL if jsonl else None,
+            )
     except (ClearanceIndexError, CorpusInputError, OSError, ValueError) as exc:
         raise _fail(str(exc)) from exc
     if writer.rejected:
@@ -315,10 +429,12 @@ def scan(
 def scan_shards_command(
     inputs: Annotated[
         list[str],
-        typer.Argument(help="Shards (.jsonl[.gz|.zst], .parquet): files, folders, globs."),
+        typer.Argument(
+            help="Shards (JSONL, JSON, Parquet, text; .gz, .zst): files, folders, globs, URLs."
+        ),
     ],
     out: Annotated[Path, typer.Option("--out", help="Output folder (rerun to resume).")],
-    index: Annotated[Path, typer.Option("--index", help="Index folder.")] = DEMO_INDEX,
+    index: Annotated[Path, typer.Option("--index", envvar=INDEX_ENV, help=INDEX_HELP)] = DEMO_INDEX,
     output: Annotated[
         str, typer.Option(help="annotated (all records + clearance) or split (keep/review/remove).")
     ] = "annotated",
@@ -333,6 +449,9 @@ def scan_shards_command(
         str | None, typer.Option(help="Existing Ray cluster (default: start a local one).")
     ] = None,
     batch_size: Annotated[int, typer.Option(help="Records per scanner call.")] = 64,
+    max_rejected_share: Annotated[
+        float | None, typer.Option(min=0.0, max=1.0, help=REJECTS_HELP)
+    ] = None,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
 ) -> None:
     """Scan data shards; write annotated or split shards, rejects and a report to --out."""
@@ -375,6 +494,11 @@ def scan_shards_command(
         if bench["items_flagged"]:
             err.print(f"  {name}: {bench['items_flagged']} of {bench['items_total']} items flagged")
     err.print(f"report: {result.out_dir / 'report.html'}", highlight=False)
+    from service.shards.run import reject_tally
+
+    tally = reject_tally(result, inputs, text_field=text_field, max_share=max_rejected_share)
+    if tally.failed:
+        raise _fail(tally.message())
     if result.failed:
         for key, error in list(result.failed.items())[:10]:
             err.print(f"[bold red]failed:[/] {key}: {error}", highlight=False)
@@ -384,14 +508,14 @@ def scan_shards_command(
 @app.command("demo")
 def demo(
     index: Annotated[
-        Path, typer.Option("--index", help="Where to build the demo index.")
+        Path, typer.Option("--index", envvar=INDEX_ENV, help="Where to build the demo index.")
     ] = DEMO_INDEX,
 ) -> None:
     """Build the demo index from reference_corpora/ (if needed) and scan the sample document."""
     from indexer.build import ensure_index, index_holds
     from indexer.manifest import IndexSettings
+    from indexer.readers import Record, SourceLocation
     from reference_corpora.catalog import PACKAGE_DIR, default_corpora
-    from service.scan_input import InputDocument
     from service.scan_output import ResultWriter
 
     corpora = default_corpora()
@@ -400,15 +524,14 @@ def demo(
     ensure_index(index, corpora, progress=_progress_factory(True))
     scanner = _load_scanner(index, "verbatim,paraphrase")
     sample = PACKAGE_DIR / "samples" / "demo_document.txt"
+    document = Record(SourceLocation(sample.name), sample.name, sample.read_text(encoding="utf-8"))
     with ResultWriter(None, explain=True) as writer:
-        writer.run(scanner, [InputDocument(sample.name, sample.read_text(encoding="utf-8"))])
+        writer.write_batch(scanner, [document])
 
 
 @app.command("serve")
 def serve(
-    index: Annotated[
-        Path | None, typer.Option("--index", help="Index folder [env CLEARANCE_INDEX].")
-    ] = None,
+    index: Annotated[Path | None, typer.Option("--index", help=INDEX_HELP)] = None,
     host: Annotated[str | None, typer.Option(help="Address to bind [default 127.0.0.1].")] = None,
     port: Annotated[int | None, typer.Option(help="Port [default 8000; 0 = any free].")] = None,
     tiers: Annotated[str | None, typer.Option(help=TIERS_HELP + " [env CLEARANCE_TIERS]")] = None,
@@ -432,16 +555,20 @@ def serve(
 @app.command("gate")
 def gate(
     inputs: Annotated[
-        list[Path],
+        list[str],
         typer.Argument(
-            help="Documents to scan (JSONL of {id, text}, .txt, folders of them); with "
+            help="Documents to scan (as for `clearance scan`: files, folders, globs, URLs); with "
             "--from-results: `clearance scan --out` files or `clearance scan-shards` --out folders."
         ),
     ],
     policy: Annotated[Path, typer.Option("--policy", help="Gate policy, .toml or .yaml.")],
     index: Annotated[
         Path | None,
-        typer.Option("--index", help="Index folder; needed to scan, optional with --from-results."),
+        typer.Option(
+            "--index",
+            envvar=INDEX_ENV,
+            help=f"Index folder; needed to scan, optional with --from-results [env {INDEX_ENV}].",
+        ),
     ] = None,
     from_results: Annotated[
         bool,

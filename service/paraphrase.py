@@ -1,10 +1,11 @@
-"""Paraphrase tier: rare-term candidates, window embeddings, FAISS neighbours, verification.
+"""Paraphrase tier: static-embedding candidates, transformer vectors and a verifier.
 
-Embedding is the cost (about 60 windows/s on 2 cores), so the tier first asks a cheap question:
-which windows of the document share enough of a reference passage's rare vocabulary (numbers,
-technical terms, names) to be worth embedding? Only those windows are embedded, sized like the
-passage they resemble, and searched in FAISS; every (window, passage) pair FAISS returns is then
-verified by ``service.verifier`` before it becomes evidence.
+Every window of every document is looked at by the cheap stage (``paraphrase_candidates``):
+static vectors searched in FAISS against the passages' static vectors. Each (window, passage)
+pair it returns gets the verifier's cheap signals first (numbers, rare words, alignment, code
+shape); the verifier is monotone, so a pair that could not pass even with perfect embedding
+similarity is dropped there. Only the pairs left are embedded by the transformer (window,
+aligned span and passage, passages cached), and the verifier decides on them.
 """
 
 from __future__ import annotations
@@ -18,53 +19,67 @@ import numpy as np
 from indexer.embedding import Embedder
 from indexer.normalize import TextMode
 from indexer.store import CorpusIndex, ReferenceIndex, posting_ranges, posting_rows
-from indexer.terms import TermBag, term_weights
-from indexer.vector_index import search
+from indexer.terms import term_weights
 from service.document import Document
+from service.paraphrase_candidates import (
+    Candidate,
+    StaticSpace,
+    VectorSpace,
+    document_windows,
+    find_candidates,
+)
 from service.policy import Policy
-from service.results import Evidence, Method
+from service.results import Evidence, Method, NearMiss
 from service.scoring import ItemEvidence
-from service.verifier import PairVerifier, ReferenceView, Verifier, pair_features
+from service.verifier import (
+    BEST_POSSIBLE,
+    REF_TOKENS_CAP,
+    PairVerifier,
+    ReferenceView,
+    Verifier,
+    WindowSignals,
+    optimistic,
+    pair_features,
+    window_signals,
+)
 
 
 @dataclass(frozen=True)
 class ParaphraseSettings:
-    # A passage is a candidate when a window holds this share of its rare-term mass ...
-    min_term_fraction: float = 0.3
-    # ... and at least this much of it in absolute terms (about two uncommon words).
-    min_term_mass: float = 3.0
-    # Terms in more passages than this are too common in the references to select windows.
-    max_term_postings: int = 5000
-    # Window sizes in prose tokens; a passage is looked for in the smallest size >= 1.25x it.
+    # Window sizes in prose tokens; a passage is looked for in the sizes that fit it
+    # (``paraphrase_candidates.fits``).
     window_sizes: tuple[int, ...] = (16, 24, 32, 48, 64, 96, 128)
-    max_windows_per_doc: int = 48
-    max_candidates_per_corpus: int = 400
+    # Static neighbours per window and corpus.
     top_k: int = 5
-    # Pairs below this cosine are not verified at all.
-    min_cosine: float = 0.55
-    # Embed every window of every size instead of the rare-term selection (the baseline that
-    # benchmarks/paraphrase.py compares against).
-    exhaustive: bool = False
+    # Static cosine below which a pair is not a candidate (and the floor of the margins).
+    min_static_cosine: float = 0.5
+    # Most candidates a document sends to the first (array-only) sieve, best static cosine
+    # first, and most of those left it sends on to alignment and the transformer.
+    max_candidates_per_doc: int = 400
+    max_pairs_per_doc: int = 12
+    # Verifier training: the least share of a passage's rare-term mass the page must hold for
+    # a candidate to be collected (``_collectable``).
+    collect_min_term_fraction: float = 0.2
     # Skip text that strong verbatim evidence already explains. Verifier training turns this
     # off to see the pairs of lightly reworded items too.
     mask_verbatim: bool = True
 
 
-@dataclass(frozen=True)
-class _Window:
-    doc: int
-    token_start: int
-    token_end: int
+# Embedding-derived signals set to their best value to ask "could this pair pass at all?".
+_OPTIMISTIC = {"cosine": 1.0, "span_cosine": 1.0}
 
 
 @dataclass
 class _Pair:
-    window: _Window
-    corpus: CorpusIndex
-    passage: int
+    candidate: Candidate
     reference: ReferenceView
     features: dict[str, float]
     span: tuple[int, int]  # document tokens the passage aligns to
+    probability: float | None = None
+
+    @property
+    def doc(self) -> int:
+        return self.candidate.window.doc
 
 
 Observer = Callable[[str, tuple[int, int], ReferenceView, dict[str, float]], None]
@@ -78,14 +93,22 @@ class ParaphraseMatcher:
         embedder: Embedder,
         settings: ParaphraseSettings | None = None,
         verifier: Verifier | None = None,
+        space: VectorSpace | None = None,
     ):
         self.index = index
         self.policy = policy
         self.embedder = embedder
         self.settings = settings or ParaphraseSettings()
         self.verifier: Verifier = verifier or PairVerifier.load_default(index.manifest.settings)
+        self.space = space or StaticSpace(
+            index, self.settings.min_static_cosine, self.settings.window_sizes
+        )
         self._references: OrderedDict[tuple[str, int], ReferenceView] = OrderedDict()
-        self._passage_vectors: dict[tuple[str, int], np.ndarray] = {}
+        self._passage_vectors: OrderedDict[tuple[str, int], np.ndarray] = OrderedDict()
+        # Counters for benchmarks: windows the cheap stage looked at, pairs and texts the
+        # transformer embedded.
+        self.windows_seen = 0
+        self.pairs_embedded = 0
         self.windows_embedded = 0
         # Called with (document text, aligned character span, reference, signals) for every
         # pair verified: how service.verifier_training collects its examples.
@@ -94,199 +117,256 @@ class ParaphraseMatcher:
     # -- public -------------------------------------------------------------------------------
 
     def find_many(
-        self, docs: list[Document], verbatim: list[list[ItemEvidence]]
-    ) -> list[list[ItemEvidence]]:
-        windows: list[_Window] = []
+        self,
+        docs: list[Document],
+        verbatim: list[list[ItemEvidence]],
+        near_misses: int = 0,
+    ) -> tuple[list[list[ItemEvidence]], list[list[NearMiss]]]:
+        """Paraphrase evidence per document and, when ``near_misses`` > 0, that many of the
+        best pairs that were not accepted for each document where none was."""
+        windows = []
         for doc_no, (doc, found) in enumerate(zip(docs, verbatim, strict=True)):
-            # Windows a long, near-exact verbatim copy already explains need no embedding; a
-            # weak or partial verbatim region may be the visible part of a paraphrase.
-            covered = [
-                (e.evidence.doc_start, e.evidence.doc_end)
-                for e in found
-                if self.settings.mask_verbatim
-                and e.evidence.confidence >= 0.95
-                and e.evidence.ref_tokens >= 16
-            ]
-            windows.extend(self._windows(doc_no, doc, covered))
-        results: list[list[ItemEvidence]] = [[] for _ in docs]
-        if not windows:
-            return results
-        texts = [self._window_text(docs[w.doc], w) for w in windows]
-        vectors = self.embedder.encode(texts)
-        self.windows_embedded += len(windows)
-        pairs = self._candidate_pairs(docs, windows, vectors)
+            windows.extend(
+                document_windows(doc_no, doc, self.settings.window_sizes, self._covered(found))
+            )
+        self.windows_seen += len(windows)
+        candidates = find_candidates(
+            self.space,
+            self.index,
+            docs,
+            windows,
+            self.settings.top_k,
+            self.settings.max_candidates_per_doc,
+        )
+        sieve = self._hopeful if self.observer is None else self._collectable
+        candidates = [sieve(doc, per_doc) for doc, per_doc in zip(docs, candidates, strict=True)]
+        flat = [c[: self.settings.max_pairs_per_doc] for c in candidates]
+        flat = [c for per_doc in flat for c in per_doc]
+        signals = [self._signals(docs, c) for c in flat]
         if self.observer is None:
-            pairs = [pair for pair in pairs if self._may_pass(pair)]
-        self._add_span_cosines(docs, pairs)
-        for pair in pairs:
-            doc = docs[pair.window.doc]
-            probability = self.verifier.probability(pair.features)
+            # Three sieves, each exact because the verifier is monotone: signals that need no
+            # alignment, then alignment, then the transformer.
+            bound = self.verifier.probabilities(
+                [optimistic(sig, c.margin) for sig, c in zip(signals, flat, strict=True)]
+            )
+            kept = [n for n, c in enumerate(flat) if self._passable(bound[n], c)]
+        else:
+            kept = list(range(len(flat)))
+        pairs = [self._pair(docs, flat[n], signals[n]) for n in kept]
+        if self.observer is None:
+            pairs = self._could_pass(pairs)
+        self._add_transformer_cosines(docs, pairs)
+        results: list[list[ItemEvidence]] = [[] for _ in docs]
+        probabilities = self.verifier.probabilities([p.features for p in pairs])
+        for pair, probability in zip(pairs, probabilities, strict=True):
+            doc = docs[pair.doc]
+            pair.probability = float(probability)
             if self.observer is not None:
                 tokens = doc.tokens(TextMode.PROSE)
                 self.observer(doc.text, tokens.char_span(*pair.span), pair.reference, pair.features)
-            if self.verifier.accepts(probability, pair.reference.mode):
-                item = pair.corpus.passage_item(pair.passage)
-                results[pair.window.doc].append(
-                    ItemEvidence(pair.corpus, item, self._evidence(doc, pair, probability))
-                )
-        return results
+            if self.verifier.accepts(pair.probability, pair.reference.mode):
+                corpus = pair.candidate.corpus
+                item = corpus.passage_item(pair.candidate.passage)
+                evidence = self._evidence(doc, pair, pair.probability)
+                results[pair.doc].append(ItemEvidence(corpus, item, evidence))
+        misses: list[list[NearMiss]] = [[] for _ in docs]
+        if near_misses:
+            scored = {id(p.candidate): p for p in pairs}
+            every = [
+                scored.get(id(c)) or _Pair(c, self._reference(c.corpus, c.passage), {}, (0, 0))
+                for c in flat
+            ]
+            self._near_misses(docs, every, signals, results, misses, near_misses)
+        return results, misses
 
-    def _candidate_pairs(
-        self, docs: list[Document], windows: list[_Window], vectors: np.ndarray
-    ) -> list[_Pair]:
-        """(window, passage) pairs FAISS returns above ``min_cosine``, with their signals."""
-        terms = self.index.manifest.settings.terms
-        found = []  # (row, corpus, passage, item, score) above min_cosine, over every corpus
-        for corpus in self.index.corpora:
-            if corpus.vectors.ntotal == 0:
-                continue
-            k = min(self.settings.top_k, corpus.vectors.ntotal)
-            scores, neighbours = search(corpus.vectors, vectors, k)
-            for row in range(len(windows)):
-                for score, passage in zip(scores[row], neighbours[row], strict=True):
-                    if passage >= 0 and score >= self.settings.min_cosine:
-                        item = (corpus.name, corpus.passage_item(int(passage)))
-                        found.append((row, corpus, int(passage), item, float(score)))
-        margins = _cosine_margins(found, self.settings.min_cosine)
-        pairs = []
-        for (row, corpus, passage, _, score), margin in zip(found, margins, strict=True):
-            window = windows[row]
-            doc = docs[window.doc]
-            reference = self._reference(corpus, passage)
-            features, span = pair_features(
-                doc.tokens(TextMode.PROSE),
-                doc.text,
-                window.token_start,
-                window.token_end,
-                reference,
-                score,
-                terms,
-                cosine_margin=margin,
-            )
-            pairs.append(_Pair(window, corpus, passage, reference, features, span))
-        return pairs
+    def _covered(self, found: list[ItemEvidence]) -> list[tuple[int, int]]:
+        """Text a long, near-exact verbatim copy explains; a weak or partial verbatim region
+        may be the visible part of a paraphrase, so it is looked at."""
+        if not self.settings.mask_verbatim:
+            return []
+        return [
+            (e.evidence.doc_start, e.evidence.doc_end)
+            for e in found
+            if e.evidence.confidence >= 0.95 and e.evidence.ref_tokens >= 16
+        ]
 
-    def _may_pass(self, pair: _Pair) -> bool:
-        """Whether the pair could be accepted with the best span cosine there is.
+    def _hopeful(self, doc: Document, candidates: list[Candidate]) -> list[Candidate]:
+        """The candidates that could pass given how much of each passage's rare vocabulary the
+        whole page holds (an upper bound of the window's share) and their static margin.
 
-        The verifier is monotone in ``span_cosine``, so a pair that fails with it at 1.0 fails
-        whatever its span embeds to: embedding that span would only cost time (most pairs are
-        the other neighbours FAISS returns for a window, far from passing).
+        This first sieve is arrays only, so every candidate of a page can go through it; the
+        per-page cap on verified pairs then applies to the hopeful ones.
         """
-        optimistic = {**pair.features, "span_cosine": 1.0}
-        return self.verifier.accepts(self.verifier.probability(optimistic), pair.reference.mode)
+        if not candidates:
+            return candidates
+        fractions = {}
+        rows = []
+        for candidate in candidates:
+            corpus = candidate.corpus
+            if corpus.name not in fractions:
+                fractions[corpus.name] = page_term_fractions(doc, corpus)
+            reference = self._reference(corpus, candidate.passage)
+            rows.append(
+                {
+                    **BEST_POSSIBLE,
+                    "term_recall": float(fractions[corpus.name][candidate.passage]),
+                    "number_recall": 1.0,
+                    "entity_recall": 1.0,
+                    "has_numbers": reference.has_numbers,
+                    "has_entities": reference.has_entities,
+                    "ref_tokens": float(min(reference.prose_tokens, REF_TOKENS_CAP)),
+                    "is_code": float(reference.mode is TextMode.CODE),
+                    "cosine_margin": candidate.margin,
+                }
+            )
+        bound = self.verifier.probabilities(rows)
+        return [c for c, b in zip(candidates, bound, strict=True) if self._passable(b, c)]
 
-    def _add_span_cosines(self, docs: list[Document], pairs: list[_Pair]) -> None:
-        """Cosine of the aligned span alone with the passage: the window's own cosine is
-        diluted by the page around a short reworded item; the span's is not."""
+    def _collectable(self, doc: Document, candidates: list[Candidate]) -> list[Candidate]:
+        """What verifier training collects: without a model yet to bound probabilities, the
+        candidates whose passage has a fair share of its rare vocabulary in the page."""
+        fractions: dict[str, np.ndarray] = {}
+        kept = []
+        for candidate in candidates:
+            corpus = candidate.corpus
+            if corpus.name not in fractions:
+                fractions[corpus.name] = page_term_fractions(doc, corpus)
+            if fractions[corpus.name][candidate.passage] >= self.settings.collect_min_term_fraction:
+                kept.append(candidate)
+        return kept
+
+    def _signals(self, docs: list[Document], candidate: Candidate) -> WindowSignals:
+        window = candidate.window
+        tokens = docs[window.doc].tokens(TextMode.PROSE).tokens
+        reference = self._reference(candidate.corpus, candidate.passage)
+        return window_signals(
+            tokens[window.token_start : window.token_end],
+            reference,
+            self.index.manifest.settings.terms,
+        )
+
+    def _passable(self, probability: float, candidate: Candidate) -> bool:
+        return self.verifier.accepts(probability, candidate.corpus.record.mode)
+
+    def _pair(self, docs: list[Document], candidate: Candidate, signals: WindowSignals) -> _Pair:
+        """The candidate aligned, with every signal that needs no transformer."""
+        window = candidate.window
+        doc = docs[window.doc]
+        reference = self._reference(candidate.corpus, candidate.passage)
+        features, span = pair_features(
+            doc.tokens(TextMode.PROSE),
+            doc.text,
+            window.token_start,
+            window.token_end,
+            reference,
+            candidate.cosine,
+            self.index.manifest.settings.terms,
+            cosine_margin=candidate.margin,
+            signals=signals,
+        )
+        return _Pair(candidate, reference, features, span)
+
+    def _could_pass(self, pairs: list[_Pair]) -> list[_Pair]:
+        """The pairs that could be accepted with the best transformer cosines there are.
+
+        Most candidates are other items of the same style or topic, whose numbers, rare words
+        and alignment do not agree: they never reach the transformer.
+        """
+        bound = self.verifier.probabilities([{**p.features, **_OPTIMISTIC} for p in pairs])
+        return [p for p, b in zip(pairs, bound, strict=True) if self._passable(b, p.candidate)]
+
+    def _add_transformer_cosines(self, docs: list[Document], pairs: list[_Pair]) -> None:
+        """The window's and the aligned span's transformer cosine to the passage.
+
+        The window's is diluted by the page around a short reworded item; the span's is not.
+        """
         if not pairs:
             return
         texts: dict[str, int] = {}
         rows = []
         for pair in pairs:
-            tokens = docs[pair.window.doc].tokens(TextMode.PROSE)
-            start, end = tokens.char_span(*pair.span)
-            rows.append(texts.setdefault(docs[pair.window.doc].text[start:end], len(texts)))
-        span_vectors = self.embedder.encode(list(texts))
-        for pair, row in zip(pairs, rows, strict=True):
-            passage_vector = self._passage_vector(pair.corpus, pair.passage, pair.reference)
-            pair.features["span_cosine"] = float(span_vectors[row] @ passage_vector)
+            doc = docs[pair.doc]
+            window = pair.candidate.window
+            start, end = doc.tokens(TextMode.PROSE).char_span(*pair.span)
+            for text in (doc.text[window.char_start : window.char_end], doc.text[start:end]):
+                rows.append(texts.setdefault(text, len(texts)))
+        vectors = self.embedder.encode(list(texts))
+        self.windows_embedded += len(texts)
+        self.pairs_embedded += len(pairs)
+        passage_vectors = self._passage_vectors_of(pairs)
+        for n, pair in enumerate(pairs):
+            passage = passage_vectors[n]
+            pair.features["cosine"] = float(vectors[rows[2 * n]] @ passage)
+            pair.features["span_cosine"] = float(vectors[rows[2 * n + 1]] @ passage)
 
-    def _passage_vector(self, corpus: CorpusIndex, passage: int, reference: ReferenceView):
-        try:
-            return corpus.vectors.reconstruct(passage)
-        except RuntimeError:  # an IVF index without a direct map: embed the text again
-            key = (corpus.name, passage)
-            if key not in self._passage_vectors:
-                self._passage_vectors[key] = self.embedder.encode([reference.text])[0]
-            return self._passage_vectors[key]
+    def _passage_vectors_of(self, pairs: list[_Pair]) -> list[np.ndarray]:
+        """Transformer vectors of the pairs' passages, embedded on first use and kept (LRU)."""
+        keys = [(p.candidate.corpus.name, p.candidate.passage) for p in pairs]
+        missing = {
+            k: p.reference.text
+            for k, p in zip(keys, pairs, strict=True)
+            if k not in self._passage_vectors
+        }
+        if missing:
+            for key, vector in zip(
+                missing, self.embedder.encode(list(missing.values())), strict=True
+            ):
+                self._passage_vectors[key] = vector
+        out = []
+        for key in keys:
+            self._passage_vectors.move_to_end(key)
+            out.append(self._passage_vectors[key])
+        while len(self._passage_vectors) > PASSAGE_CACHE:
+            self._passage_vectors.popitem(last=False)
+        return out
 
-    # -- window selection ---------------------------------------------------------------------
+    def _near_misses(
+        self,
+        docs: list[Document],
+        pairs: list[_Pair],
+        signals: list[WindowSignals],
+        results: list[list[ItemEvidence]],
+        misses: list[list[NearMiss]],
+        count: int,
+    ) -> None:
+        """The best unaccepted pairs of each document with no accepted one, for people.
 
-    def _windows(self, doc_no: int, doc: Document, covered: list[tuple[int, int]]) -> list[_Window]:
-        tokens = doc.tokens(TextMode.PROSE)
-        if len(tokens) == 0:
-            return []
-        if self.settings.exhaustive:
-            spans = self._all_windows(len(tokens))
-        else:
-            spans = self._rare_term_windows(doc, _covered_tokens(tokens, covered))
-        chosen = []
-        for start, end in spans:
-            char_start, char_end = tokens.char_span(start, end)
-            if not _mostly_covered(char_start, char_end, covered):
-                chosen.append(_Window(doc_no, start, end))
-        return chosen
+        ``pairs`` is every candidate, best static cosine first per document. Those ruled out
+        before the transformer ran are aligned and embedded now, only for these few, so a
+        reviewer sees real cosines and the probability that fell short.
+        """
+        chosen: list[_Pair] = []
+        taken: dict[int, int] = {}
+        for pair, signal in zip(pairs, signals, strict=True):
+            if results[pair.doc] or taken.get(pair.doc, 0) >= count:
+                continue
+            taken[pair.doc] = taken.get(pair.doc, 0) + 1
+            if pair.probability is None:
+                pair = self._pair(docs, pair.candidate, signal)
+                self._add_transformer_cosines(docs, [pair])
+                pair.probability = self.verifier.probability(pair.features)
+            chosen.append(pair)
+        for pair in sorted(chosen, key=lambda p: -(p.probability or 0.0)):
+            misses[pair.doc].append(self._near_miss(docs[pair.doc], pair))
 
-    def _all_windows(self, n_tokens: int) -> list[tuple[int, int]]:
-        spans: set[tuple[int, int]] = set()
-        for size in self.settings.window_sizes:
-            stride = max(1, size // 2)
-            for start in range(0, max(n_tokens - size, 0) + 1, stride):
-                spans.add((start, min(start + size, n_tokens)))
-            if n_tokens > size:
-                spans.add((n_tokens - size, n_tokens))
-            else:
-                break
-        return sorted(spans)
-
-    def _rare_term_windows(self, doc: Document, covered: np.ndarray) -> list[tuple[int, int]]:
-        """Windows rich in some passage's rare terms; text a verbatim copy explains is ignored."""
-        tokens = doc.tokens(TextMode.PROSE)
-        hashes = doc.token_hashes(TextMode.PROSE)
-        weights = term_weights(tokens.tokens, self.index.manifest.settings.terms)
-        weights[covered] = 0.0
-        scored: dict[tuple[int, int], float] = {}
-        for corpus in self.index.corpora:
-            for passage in self._term_candidates(corpus, hashes, weights):
-                reference = self._reference(corpus, passage)
-                span = _best_window(
-                    hashes,
-                    weights,
-                    reference.terms,
-                    reference.prose_tokens,
-                    self.settings.window_sizes,
-                    len(tokens),
-                )
-                if span is None:
-                    continue
-                (start, end), window_mass = span
-                fraction = window_mass / max(reference.terms.mass, 1e-6)
-                if fraction >= self.settings.min_term_fraction and window_mass >= min(
-                    self.settings.min_term_mass, reference.terms.mass
-                ):
-                    scored[(start, end)] = max(scored.get((start, end), 0.0), fraction)
-        best = sorted(scored, key=lambda s: -scored[s])[: self.settings.max_windows_per_doc]
-        return sorted(best)
-
-    def _term_candidates(
-        self, corpus: CorpusIndex, hashes: np.ndarray, weights: np.ndarray
-    ) -> list[int]:
-        """Passages whose rare terms the whole document covers enough of to look closer."""
-        table = corpus.term_hashes
-        if len(table) == 0:
-            return []
-        present = weights > 0
-        terms, first = np.unique(hashes[present], return_index=True)
-        term_weight = weights[present][first]
-        low, counts = posting_ranges(table, terms)
-        keep = (counts > 0) & (counts <= self.settings.max_term_postings)
-        low, counts, term_weight = low[keep], counts[keep], term_weight[keep]
-        if len(low) == 0:
-            return []
-        owners = np.asarray(corpus.term_passages[posting_rows(low, counts)])
-        mass = np.bincount(
-            owners, weights=np.repeat(term_weight, counts), minlength=len(corpus.passages)
+    def _near_miss(self, doc: Document, pair: _Pair) -> NearMiss:
+        corpus, passage = pair.candidate.corpus, pair.candidate.passage
+        item = corpus.passage_item(passage)
+        mode = pair.reference.mode
+        threshold = getattr(self.verifier, "accept_at", {}).get(TextMode(mode).value, 1.0)
+        return NearMiss(
+            ref_id=corpus.ids[item],
+            corpus=corpus.name,
+            kind=corpus.record.kind.value,
+            doc_span=doc.tokens(TextMode.PROSE).char_span(*pair.span),
+            ref_span=(pair.reference.char_start, pair.reference.char_end),
+            static_cosine=pair.candidate.cosine,
+            cosine=pair.features["cosine"],
+            span_cosine=pair.features["span_cosine"],
+            probability=pair.probability,
+            threshold=threshold,
+            signals=dict(pair.features),
         )
-        total = corpus.passage_term_mass
-        fraction = mass / np.maximum(total, 1e-6)
-        chosen = np.nonzero(
-            (fraction >= self.settings.min_term_fraction)
-            & (mass >= np.minimum(self.settings.min_term_mass, total))
-            & (total > 0)
-        )[0]
-        order = np.argsort(-mass[chosen], kind="stable")[: self.settings.max_candidates_per_corpus]
-        return [int(p) for p in chosen[order]]
 
     # -- verification -------------------------------------------------------------------------
 
@@ -294,9 +374,9 @@ class ParaphraseMatcher:
     def _evidence(doc: Document, pair: _Pair, probability: float) -> Evidence:
         tokens = doc.tokens(TextMode.PROSE)
         doc_start, doc_end = tokens.char_span(*pair.span)
-        corpus, reference = pair.corpus, pair.reference
-        item_token_start = int(corpus.passages[pair.passage, 1])
-        item = corpus.passage_item(pair.passage)
+        corpus, passage, reference = pair.candidate.corpus, pair.candidate.passage, pair.reference
+        item_token_start = int(corpus.passages[passage, 1])
+        item = corpus.passage_item(passage)
         in_key = item_token_start < corpus.key_tokens[item]
         in_stem = item_token_start < corpus.stem_tokens[item]
         return Evidence(
@@ -308,7 +388,7 @@ class ParaphraseMatcher:
             similarity=pair.features["alignment"],
             confidence=probability,
             ref_token_start=item_token_start,
-            ref_token_end=int(corpus.passages[pair.passage, 2]),
+            ref_token_end=int(corpus.passages[passage, 2]),
             ref_mass=reference.terms.mass,
             ref_terms=frozenset(reference.prose.tokens),
             key_terms=frozenset(reference.prose.tokens) if in_key else frozenset(),
@@ -336,77 +416,29 @@ class ParaphraseMatcher:
             self._references.move_to_end(key)
         return view
 
-    @staticmethod
-    def _window_text(doc: Document, window: _Window) -> str:
-        tokens = doc.tokens(TextMode.PROSE)
-        start, end = tokens.char_span(window.token_start, window.token_end)
-        return doc.text[start:end]
+
+# Transformer vectors of passages kept per scanner: about 12 MB of 384-d float32.
+PASSAGE_CACHE = 8192
 
 
-def _cosine_margins(found: list[tuple], floor: float) -> list[float]:
-    """How far each neighbour's cosine stands above the best *other* item's for the same window.
-
-    A reworded test item is far closer to its own item than to any other; an item of the same
-    style (a GSM8K train problem) sits about as close to several test items at once. Passages
-    of the same item do not compete with each other; with no other item above ``floor`` the
-    floor stands in for it (so neighbours below the floor need not be passed in).
-    """
-    per_row: dict[int, dict[tuple, float]] = {}
-    for row, _, _, item, score in found:
-        items = per_row.setdefault(row, {})
-        items[item] = max(items.get(item, -1.0), score)
-    margins = []
-    for row, _, _, item, _ in found:
-        rival = max((s for other, s in per_row[row].items() if other != item), default=floor)
-        margins.append(per_row[row][item] - max(rival, floor))
-    return margins
-
-
-def _mostly_covered(start: int, end: int, covered: list[tuple[int, int]]) -> bool:
-    """True when verbatim evidence already explains nearly all of this window."""
-    length = max(end - start, 1)
-    overlap = sum(max(0, min(end, b) - max(start, a)) for a, b in covered)
-    return overlap / length >= 0.8
-
-
-def _covered_tokens(tokens, covered: list[tuple[int, int]]) -> np.ndarray:
-    """Mask of the document tokens inside any of the ``covered`` character spans."""
-    mask = np.zeros(len(tokens), dtype=bool)
-    for start, end in covered:
-        mask |= (tokens.starts >= start) & (tokens.ends <= end)
-    return mask
-
-
-def _best_window(
-    hashes: np.ndarray,
-    weights: np.ndarray,
-    terms: TermBag,
-    passage_tokens: int,
-    sizes: tuple[int, ...],
-    n_tokens: int,
-) -> tuple[tuple[int, int], float] | None:
-    """The tightest window (snapped to a grid, so nearby candidates share it) holding most of
-    the passage's rare terms that the document has.
-
-    The largest size considered is about 1.25x the passage; a smaller one wins when it holds
-    at least 80% of what that largest window holds, because a reworded question is often
-    shorter than its passage (which may include a solution) and a wide window dilutes the
-    embedding with unrelated text.
-    """
-    hit = np.isin(hashes, terms.hashes) & (weights > 0)
-    if not hit.any():
-        return None
-    sums = np.concatenate([[0.0], np.cumsum(np.where(hit, weights, 0.0))])
-    largest = next((s for s in sizes if s >= 1.25 * passage_tokens), sizes[-1])
-    candidates = []
-    for size in sorted({min(s, n_tokens) for s in sizes if s <= largest}):
-        mass = sums[size:] - sums[:-size] if n_tokens > size else sums[-1:]
-        grid = max(1, size // 4)
-        starts = np.arange(0, len(mass), grid)
-        if starts[-1] != len(mass) - 1:
-            starts = np.append(starts, len(mass) - 1)
-        best = int(starts[np.argmax(mass[starts])])
-        candidates.append((size, best, float(min(mass[best], terms.mass))))
-    top = max(mass for _, _, mass in candidates)
-    size, start, mass = next(c for c in candidates if c[2] >= 0.8 * top)
-    return (start, start + size), mass
+def page_term_fractions(doc: Document, corpus: CorpusIndex) -> np.ndarray:
+    """Per passage of ``corpus``, the share of its rare-term mass that occurs anywhere in the
+    page: at least the share in any window of it, so it bounds the window's ``term_recall``."""
+    out = np.zeros(len(corpus.passages), dtype=np.float64)
+    table = corpus.term_hashes
+    tokens = doc.tokens(TextMode.PROSE)
+    if len(table) == 0 or len(tokens) == 0:
+        return out
+    weights = term_weights(tokens.tokens, doc.settings.terms)
+    present = weights > 0
+    terms, first = np.unique(doc.token_hashes(TextMode.PROSE)[present], return_index=True)
+    low, counts = posting_ranges(table, terms)
+    rows = posting_rows(low, counts)
+    if len(rows) == 0:
+        return out
+    # A term's weight depends on the word alone, so the page's weight is the passage's.
+    owners = np.asarray(corpus.term_passages[rows], dtype=np.int64)
+    mass = np.bincount(
+        owners, weights=np.repeat(weights[present][first], counts), minlength=len(out)
+    )
+    return mass / np.maximum(corpus.passage_term_mass, 1e-6)

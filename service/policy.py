@@ -8,7 +8,10 @@ writing; a page of it is a copy, so works saturate later.
 
 from __future__ import annotations
 
+import json
+import tomllib
 from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
 from typing import Any
 
 from service.results import Decision
@@ -89,10 +92,64 @@ class Policy:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Policy:
-        """Override defaults with a partial mapping: ``{"benchmark": {"review_at": 0.4}}``."""
+        """Override defaults with a partial mapping: ``{"benchmark": {"review_at": 0.4}}``.
+
+        The one parser of policy overrides: ``CLEARANCE_POLICY`` for ``serve`` and the file
+        of ``scan --policy`` both come here. Raises ``ValueError`` naming what is wrong.
+        """
+        if not isinstance(data, dict):
+            raise ValueError("a policy is a mapping of corpus kind to thresholds")
         policy = cls()
         for kind, overrides in data.items():
             if kind not in {f.name for f in fields(cls)}:
                 raise ValueError(f"unknown corpus kind {kind!r} in policy; use benchmark/copyright")
-            policy = replace(policy, **{kind: replace(getattr(policy, kind), **overrides)})
+            current = getattr(policy, kind)
+            if not isinstance(overrides, dict):
+                raise ValueError(f"policy {kind!r}: expected a mapping of thresholds")
+            for name, value in overrides.items():
+                _check_threshold(kind, name, value, getattr(current, name, None))
+            policy = replace(policy, **{kind: replace(current, **overrides)})
         return policy
+
+
+def _check_threshold(kind: str, name: str, value: Any, default: Any) -> None:
+    known = {f.name for f in fields(KindPolicy)}
+    if name not in known:
+        raise ValueError(
+            f"unknown threshold {kind}.{name} in policy; known: {', '.join(sorted(known))}"
+        )
+    expected = type(default)
+    ok = (
+        isinstance(value, bool)
+        if expected is bool
+        else isinstance(value, int | float) and not isinstance(value, bool)
+    )
+    if expected is int and isinstance(value, float):
+        ok = value.is_integer()
+    if not ok:
+        raise ValueError(f"policy {kind}.{name} must be a {expected.__name__}, got {value!r}")
+
+
+def load_policy_file(path: Path | str) -> Policy:
+    """Threshold overrides from a JSON, TOML or YAML file (by its suffix), as ``from_dict``.
+
+    >>> load_policy_file("policy.toml")  # [benchmark] review_at = 0.4      # doctest: +SKIP
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{path}: cannot read the policy: {exc}") from exc
+    suffix = path.suffix.lower()
+    import yaml
+
+    try:
+        if suffix == ".toml":
+            data: Any = tomllib.loads(text)
+        elif suffix in (".yaml", ".yml"):
+            data = yaml.safe_load(text) or {}
+        else:
+            data = json.loads(text)
+        return Policy.from_dict(data)
+    except (ValueError, TypeError, yaml.YAMLError) as exc:  # JSON and TOML errors: ValueError
+        raise ValueError(f"{path}: {' '.join(str(exc).split())}") from exc

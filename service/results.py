@@ -109,6 +109,46 @@ def _evidence_dict(evidence: Evidence) -> dict[str, Any]:
 
 
 @dataclass(frozen=True)
+class NearMiss:
+    """A paraphrase candidate the verifier did not accept, and by how much it fell short.
+
+    ``probability`` is None when the pair was ruled out before the transformer ran: even with
+    perfect embedding similarity its other signals (numbers, rare words, alignment) could not
+    reach the threshold; ``cosine`` and ``span_cosine`` are then None too.
+    """
+
+    ref_id: str
+    corpus: str
+    kind: str
+    doc_span: tuple[int, int]
+    ref_span: tuple[int, int]
+    static_cosine: float
+    cosine: float | None
+    span_cosine: float | None
+    probability: float | None
+    threshold: float
+    signals: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        def rounded(value: float | None) -> float | None:
+            return None if value is None else round(value, 4)
+
+        return {
+            "ref_id": self.ref_id,
+            "corpus": self.corpus,
+            "kind": self.kind,
+            "doc_span": list(self.doc_span),
+            "ref_span": list(self.ref_span),
+            "static_cosine": rounded(self.static_cosine),
+            "cosine": rounded(self.cosine),
+            "span_cosine": rounded(self.span_cosine),
+            "probability": rounded(self.probability),
+            "threshold": rounded(self.threshold),
+            "signals": {k: round(v, 4) for k, v in self.signals.items()},
+        }
+
+
+@dataclass(frozen=True)
 class ScanResult:
     """The verdict on one document."""
 
@@ -117,12 +157,17 @@ class ScanResult:
     decision: Decision
     matches: tuple[Match, ...]
     chars: int
+    # Only when asked for (``ScanSettings.near_misses``): None means "not asked", () "none".
+    near_misses: tuple[NearMiss, ...] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        data = {
             "id": self.id,
             "risk": round(self.risk, 4),
             "decision": self.decision.value,
             "chars": self.chars,
             "matches": [m.to_dict() for m in self.matches],
         }
+        if self.near_misses is not None:
+            data["near_misses"] = [n.to_dict() for n in self.near_misses]
+        return data

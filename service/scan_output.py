@@ -1,36 +1,67 @@
-"""Writing ``clearance scan`` results: JSONL for machines, an evidence report for people."""
+"""Writing ``clearance scan`` results: JSONL for machines, an evidence report for people.
+
+Results are written, in input order, as each batch is scanned, and flushed: a pipe downstream
+sees them while the input is still being read.
+"""
 
 from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterable
+import time
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import IO, Any
 
 from rich.console import Console
 from rich.markup import escape
 
+from indexer.readers import FieldNames, Format, Record, Reject, RejectTally, Source, read_batches
+from indexer.readers.records import DEFAULT_FIELDS
 from service.results import ScanResult
-from service.scan_input import InputDocument, RejectedRecord
 
 _STYLE = {"keep": "green", "review": "yellow", "remove": "bold red"}
 
 
-def rejected_dict(record: RejectedRecord) -> dict[str, Any]:
-    return {"id": record.id, "decision": None, "error": record.reason, "line": record.line}
+def stdout_console() -> Console:
+    """Full width on a terminal; never wrapped when piped (rich would assume 80 columns)."""
+    return Console() if sys.stdout.isatty() else Console(width=200, soft_wrap=True)
+
+
+def rejected_dict(record: Reject) -> dict[str, Any]:
+    data: dict[str, Any] = {"id": record.id, "decision": None, "error": record.reason}
+    data["line"] = record.location.line
+    if record.location.row is not None:
+        data["row"] = record.location.row
+    return data
 
 
 class ResultWriter:
     """Writes one line per input record, scanned or rejected, in input order."""
 
-    def __init__(self, out: Path | None, *, explain: bool = False):
+    def __init__(
+        self,
+        out: Path | None,
+        *,
+        explain: bool = False,
+        progress: bool | None = None,
+        tally: RejectTally | None = None,
+    ):
         self.out = out
         self.explain = explain
-        self.rejected = 0
-        self.scanned = 0
+        # By default a bar only when results go to a file: stdout is theirs otherwise.
+        self.progress = out is not None if progress is None else progress
+        self.tally = tally or RejectTally()
         self._handle: IO[str] | None = None
-        self._console = Console()
+        self._console = stdout_console()
+
+    @property
+    def rejected(self) -> int:
+        return self.tally.rejected
+
+    @property
+    def scanned(self) -> int:
+        return self.tally.records - self.tally.rejected
 
     def __enter__(self) -> ResultWriter:
         if self.out is not None:
@@ -45,42 +76,35 @@ class ResultWriter:
     def run(
         self,
         scanner: Any,
-        records: Iterable[InputDocument | RejectedRecord],
+        sources: Sequence[Source],
         *,
+        names: FieldNames = DEFAULT_FIELDS,
         batch_size: int = 32,
+        force: Format | None = None,
     ) -> None:
-        from tqdm import tqdm
+        """Scan every record of ``sources``; raise ``TooManyRejects`` if too few were scanned."""
+        with _ScanProgress(sources, self.progress) as bar:
+            for source in sources:
+                for batch in read_batches(source, names=names, batch_size=batch_size, force=force):
+                    self.write_batch(scanner, batch.items)
+                    bar.update(batch.bytes_read, len(batch.items))
+        self.tally.check()
 
-        bar = tqdm(
-            unit="doc", file=sys.stderr, disable=self.out is None, desc="scanning", leave=False
-        )
-        batch: list[InputDocument | RejectedRecord] = []
-        for record in records:
-            batch.append(record)
-            if len(batch) >= batch_size:
-                self._flush(scanner, batch)
-                bar.update(len(batch))
-                batch = []
-        if batch:
-            self._flush(scanner, batch)
-            bar.update(len(batch))
-        bar.close()
-
-    def _flush(self, scanner: Any, batch: list[InputDocument | RejectedRecord]) -> None:
-        docs = [r for r in batch if isinstance(r, InputDocument)]
+    def write_batch(self, scanner: Any, batch: Iterable[Record | Reject]) -> None:
+        """Scan the batch's records in one scanner call, write every item, flush."""
+        batch = list(batch)
+        docs = [r for r in batch if isinstance(r, Record)]
         results = iter(scanner.scan_many([d.text for d in docs], ids=[d.id for d in docs]))
         for record in batch:
-            if isinstance(record, RejectedRecord):
-                self.rejected += 1
+            self.tally.add(record)
+            if isinstance(record, Reject):
                 self._write(rejected_dict(record), None)
             else:
-                self.scanned += 1
                 result = next(results)
                 self._write(result.to_dict(), (record, result))
+        (self._handle or sys.stdout).flush()
 
-    def _write(
-        self, data: dict[str, Any], scanned: tuple[InputDocument, ScanResult] | None
-    ) -> None:
+    def _write(self, data: dict[str, Any], scanned: tuple[Record, ScanResult] | None) -> None:
         if self.explain:
             self._explain(data, scanned)
         line = json.dumps(data, ensure_ascii=False)
@@ -89,9 +113,7 @@ class ResultWriter:
         elif not self.explain:
             sys.stdout.write(line + "\n")
 
-    def _explain(
-        self, data: dict[str, Any], scanned: tuple[InputDocument, ScanResult] | None
-    ) -> None:
+    def _explain(self, data: dict[str, Any], scanned: tuple[Record, ScanResult] | None) -> None:
         out = self._console
         if scanned is None:
             out.print(f"[bold]{escape(data['id'])}[/]: [red]rejected[/] — {escape(data['error'])}")
@@ -118,3 +140,54 @@ class ResultWriter:
                     + (f" ({escape(signals)})" if signals else "")
                 )
             out.print(f"      [dim]“{escape(match.snippet)}”[/]")
+        for miss in result.near_misses or ():
+            if miss.probability is None:
+                verdict = "ruled out before the transformer"
+            else:
+                verdict = f"probability {miss.probability:.3f} < threshold {miss.threshold:.3f}"
+            cosines = f"static cosine {miss.static_cosine:.2f}"
+            if miss.cosine is not None and miss.span_cosine is not None:
+                cosines += f", cosine {miss.cosine:.2f}, span cosine {miss.span_cosine:.2f}"
+            out.print(
+                f"  [dim]near miss[/] {escape(miss.corpus)}/{escape(miss.ref_id)}: {cosines}; "
+                f"{verdict}; doc [{miss.doc_span[0]}:{miss.doc_span[1]}] ↔ ref "
+                f"[{miss.ref_span[0]}:{miss.ref_span[1]}]"
+            )
+
+
+class _ScanProgress:
+    """tqdm over input bytes (an honest ETA for any input size), with documents/s shown."""
+
+    def __init__(self, sources: Sequence[Source], enabled: bool):
+        from tqdm import tqdm
+
+        sizes = [None if s.is_stdin else s.size() for s in sources] if enabled else []
+        total = None if None in sizes else sum(sizes)  # type: ignore[arg-type]
+        self._bar = tqdm(
+            total=total,
+            unit="B",
+            unit_scale=True,
+            unit_divisor=1024,
+            desc="scanning",
+            file=sys.stderr,
+            disable=not enabled,
+            leave=False,
+        )
+        self._documents = 0
+        self._started = time.perf_counter()
+
+    def __enter__(self) -> _ScanProgress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._bar.refresh()  # the last counts, shown even when the run took less than a tick
+        self._bar.close()
+
+    def update(self, nbytes: int, documents: int) -> None:
+        self._documents += documents
+        elapsed = max(time.perf_counter() - self._started, 1e-9)
+        self._bar.set_postfix_str(
+            f"{self._documents / elapsed:,.1f} documents/s, {self._documents:,} documents",
+            refresh=False,
+        )
+        self._bar.update(nbytes)

@@ -18,7 +18,7 @@ from indexer.store import ReferenceIndex
 from service.document import Document
 from service.paraphrase import ParaphraseMatcher, ParaphraseSettings
 from service.policy import Policy
-from service.results import ScanResult
+from service.results import NearMiss, ScanResult
 from service.scoring import ItemEvidence, score_document
 from service.verbatim import VerbatimMatcher, VerbatimSettings
 
@@ -43,6 +43,9 @@ class ScanSettings:
     paraphrase: ParaphraseSettings = field(default_factory=ParaphraseSettings)
     # Torch threads for the embedding model; None lets torch use every core.
     threads: int | None = None
+    # Paraphrase candidates the verifier did not accept, reported per document that has no
+    # accepted one (``ScanResult.near_misses``); 0 reports none and costs nothing.
+    near_misses: int = 0
 
     def __post_init__(self) -> None:
         unknown = set(self.tiers) - set(TIERS)
@@ -97,8 +100,10 @@ class Scanner:
     ) -> Scanner:
         """Open an index and check that this scanner reads it the way it was written.
 
-        ``model`` and ``backend`` state what the caller expects (e.g. from configuration);
-        an index built otherwise is refused with ``IndexMismatchError``.
+        ``model`` states what the caller expects (e.g. from configuration): an index built
+        from another model, or other weights of it, is refused with ``IndexMismatchError``.
+        ``backend`` (``auto``, ``torch-fp32``, ``torch-bf16``) is how this scanner runs the
+        model: any backend of the same weights reads any index.
         """
         index = ReferenceIndex.open(index_dir)
         settings = settings or ScanSettings()
@@ -107,12 +112,9 @@ class Scanner:
             normalization=NormalizationSettings(),
             chunking=built.chunking,
             ngrams=built.ngrams,
-            embedding=replace(
-                built.embedding,
-                model=model or built.embedding.model,
-                backend=backend or built.embedding.backend,
-            ),
+            embedding=replace(built.embedding, model=model or built.embedding.model),
             vectors=built.vectors,
+            static=built.static,
         )
         # The weights only matter when embeddings are compared; another model name is refused
         # below without looking for its weights.
@@ -123,6 +125,11 @@ class Scanner:
             else index.manifest.model_fingerprint
         )
         check_compatible(index.manifest, expected, fingerprint)
+        if "paraphrase" in settings.tiers:
+            index.static_embedder  # noqa: B018 - checks the static model before any scan
+        if embedder is None and "paraphrase" in settings.tiers:
+            embedding = replace(built.embedding, backend=backend or built.embedding.backend)
+            embedder = Embedder(embedding, settings.threads)
         return cls(index, policy=policy, settings=settings, embedder=embedder)
 
     def scan(self, text: str, *, doc_id: str | None = None) -> ScanResult:
@@ -142,10 +149,18 @@ class Scanner:
         if self.verbatim is not None:
             for doc, bucket in zip(docs, found, strict=True):
                 bucket.extend(self.verbatim.find(doc))
+        misses: list[list[NearMiss]] = [[] for _ in docs]
         if self.paraphrase is not None:
-            for bucket, extra in zip(found, self.paraphrase.find_many(docs, found), strict=True):
-                bucket.extend(extra)
-        return [
+            extra, misses = self.paraphrase.find_many(docs, found, self.settings.near_misses)
+            for bucket, more in zip(found, extra, strict=True):
+                bucket.extend(more)
+        results = [
             score_document(doc, bucket, self.policy, self.settings.min_report_risk)
             for doc, bucket in zip(docs, found, strict=True)
         ]
+        if self.settings.near_misses and "paraphrase" in self.settings.tiers:
+            results = [
+                replace(result, near_misses=tuple(miss))
+                for result, miss in zip(results, misses, strict=True)
+            ]
+        return results

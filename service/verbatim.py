@@ -28,6 +28,9 @@ from service.scoring import ItemEvidence, verbatim_confidence
 # An edge segment (at most 2n tokens) is taken into a region above this similarity: one
 # dropped or changed word in a few keeps it above, unrelated text falls well below.
 EDGE_SIMILARITY = 0.6
+# An edge's length in the document may differ from the reference's by this many tokens: a word
+# dropped or added near the edge moves where the copy ends.
+EDGE_SLACK = 2
 
 
 @dataclass(frozen=True)
@@ -244,23 +247,12 @@ class VerbatimMatcher:
         # (a short stem, "Bentham claims that utilitarian calculations:"): take each edge in
         # when that edge itself still aligns, so a page's own text after a copy stays out.
         reach = 2 * length
-        head = min(ref_first, doc_first) if ref_first <= reach else 0
-        if (
-            head
-            and _similarity(
-                doc, ref.tokens, doc_first - head, doc_first, ref_first - head, ref_first
-            )
-            >= EDGE_SIMILARITY
-        ):
-            doc_first, ref_first = doc_first - head, ref_first - head
-        remaining = len(ref.tokens) - ref_end
-        tail = min(remaining, len(doc) - doc_end) if remaining <= reach else 0
-        if (
-            tail
-            and _similarity(doc, ref.tokens, doc_end, doc_end + tail, ref_end, ref_end + tail)
-            >= EDGE_SIMILARITY
-        ):
-            doc_end, ref_end = doc_end + tail, ref_end + tail
+        if 0 < ref_first <= reach:
+            doc_taken, ref_taken = _edge(doc, ref.tokens, doc_first, ref_first, before=True)
+            doc_first, ref_first = doc_first - doc_taken, ref_first - ref_taken
+        if 0 < len(ref.tokens) - ref_end <= reach:
+            doc_taken, ref_taken = _edge(doc, ref.tokens, doc_end, ref_end, before=False)
+            doc_end, ref_end = doc_end + doc_taken, ref_end + ref_taken
         similarity = _similarity(doc, ref.tokens, doc_first, doc_end, ref_first, ref_end)
         needed = min(self.settings.min_region_tokens, len(ref.tokens))
         if ref_end - ref_first < needed or similarity < kind_policy.min_similarity:
@@ -341,6 +333,31 @@ def _holds_own_text(
     if not len(positions):
         return False
     return not bool(corpus.grams_elsewhere(np.unique(ref.grams[positions]), item).all())
+
+
+def _edge(
+    doc: TokenizedText, ref: TokenizedText, doc_at: int, ref_at: int, *, before: bool
+) -> tuple[int, int]:
+    """How many tokens (document, reference) to take in beside an aligned region: the rest of
+    the reference on that side, and the run of document tokens that aligns with it best, if
+    that reaches ``EDGE_SIMILARITY``; (0, 0) otherwise.
+
+    The document's run is sized by alignment, not copied from the reference's count: after a
+    word dropped near the edge, a run of the reference's length takes in the page's next
+    token, and a number there ("...Answer: A" then "1970 deaths") made the copy's numbers
+    disagree with the item's and zeroed its risk.
+    """
+    doc_room = doc_at if before else len(doc) - doc_at
+    ref_size = min(ref_at if before else len(ref) - ref_at, doc_room)
+    ref0, ref1 = (ref_at - ref_size, ref_at) if before else (ref_at, ref_at + ref_size)
+    best, taken = EDGE_SIMILARITY, 0
+    # Shortest first, and only a strictly better run replaces it: no page text on a tie.
+    for size in range(max(1, ref_size - EDGE_SLACK), min(doc_room, ref_size + EDGE_SLACK) + 1):
+        doc0, doc1 = (doc_at - size, doc_at) if before else (doc_at, doc_at + size)
+        similarity = _similarity(doc, ref, doc0, doc1, ref0, ref1)
+        if similarity > best or (similarity == best and not taken):
+            best, taken = similarity, size
+    return (taken, ref_size) if taken else (0, 0)
 
 
 def _similarity(

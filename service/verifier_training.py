@@ -24,6 +24,7 @@ import argparse
 import csv
 import json
 import random
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import resources
@@ -34,7 +35,14 @@ import numpy as np
 from indexer.normalize import TextMode, tokenize
 from indexer.terms import TermSettings
 from reference_corpora.catalog import data_dir
-from reference_corpora.suite import Case, SuiteData, calibration_suite, training_suite
+from reference_corpora.suite import (
+    HANDWRITTEN_TRAIN,
+    Case,
+    SuiteData,
+    calibration_suite,
+    handwritten_suite,
+    training_suite,
+)
 from service.verifier import (
     FEATURES,
     MODEL_RESOURCE,
@@ -76,8 +84,8 @@ class Example:
 class RejectAll:
     """A verifier that accepts no pair, so that a collecting scan reports nothing."""
 
-    def probability(self, features: dict[str, float]) -> float:
-        return 0.0
+    def probabilities(self, rows: list[dict[str, float]]) -> np.ndarray:
+        return np.zeros(len(rows))
 
     def accepts(self, probability: float, mode: TextMode) -> bool:
         return False
@@ -281,11 +289,11 @@ def fit(collected: list[Example], seed: int) -> dict:
         {"features": list(FEATURES), "baseline": baseline, "trees": trees, "accept_at": {}},
         TermSettings(),
     )
-    p_all = np.array([exported.probability(e.features) for e in examples])
+    p_all = exported.probabilities([e.features for e in examples])
     if not np.allclose(p_all, model.predict_proba(x)[:, 1], atol=1e-6):
         raise RuntimeError("exported trees disagree with scikit-learn's predictions")
 
-    p_calibration = np.array([exported.probability(e.features) for e in calibration])
+    p_calibration = exported.probabilities([e.features for e in calibration])
     accept_at = {
         mode.value: _threshold(
             examples + calibration,
@@ -317,7 +325,13 @@ def fit(collected: list[Example], seed: int) -> dict:
     }
 
 
-def collect(index_dir: Path, seed: int, per_category: int, negatives: int) -> list[Example]:
+def collect(
+    index_dir: Path,
+    seed: int,
+    per_category: int,
+    negatives: int,
+    calibration_docs: int | None = None,
+) -> list[Example]:
     """Scan the training suite with the paraphrase tier collecting every pair it would verify."""
     from indexer.build import ensure_index
     from indexer.embedding import Embedder
@@ -326,20 +340,47 @@ def collect(index_dir: Path, seed: int, per_category: int, negatives: int) -> li
 
     data = SuiteData.load()
     embedder = Embedder()
-    ensure_index(index_dir, data.index_corpora(), embedder=embedder)
+    ensure_index(index_dir, data.index_corpora())
     scanner = Scanner.load(index_dir, settings=ScanSettings(tiers=("verbatim",)))
     scanner.paraphrase = ParaphraseMatcher(
         scanner.index,
         scanner.policy,
         embedder,
-        ParaphraseSettings(mask_verbatim=False),
+        # Every collected pair is embedded by the transformer, so collection keeps the pairs of
+        # a page with the most static cosine among those whose rare words are on the page.
+        ParaphraseSettings(mask_verbatim=False, max_pairs_per_doc=COLLECT_PAIRS_PER_DOC),
         verifier=RejectAll(),
     )
-    cases = training_suite(data, per_category, negatives, seed=seed)
-    examples = collect_scan_pairs(scanner, cases)
-    examples += collect_scan_pairs(scanner, calibration_suite(data))
+    examples: list[Example] = []
+    for label, cases in (
+        ("training suite", training_suite(data, per_category, negatives, seed=seed)),
+        # Rewordings written by hand of "train"-half items (and of hard negatives): the styles
+        # of a person or a language model, which no generator of ours makes.
+        ("hand-written", handwritten_suite(data, seed=seed + 5, path=HANDWRITTEN_TRAIN)),
+        ("calibration", _evenly(calibration_suite(data), calibration_docs)),
+    ):
+        started = time.perf_counter()
+        examples += collect_scan_pairs(scanner, cases)
+        seconds = time.perf_counter() - started
+        print(
+            f"{label}: {len(cases)} documents in {seconds:.0f} s, {len(examples)} pairs so far",
+            flush=True,
+        )
     examples += sentence_pairs(embedder, scanner.index.manifest.settings, data_dir(), 1600, seed)
     return examples
+
+
+# Pairs per training page that go to the transformer; the right pair of a page that hides an
+# item is nearly always among its best few (benchmarks/candidate_recall.py).
+COLLECT_PAIRS_PER_DOC = 4
+
+
+def _evenly(cases: list[Case], count: int | None) -> list[Case]:
+    """``count`` cases spread evenly over ``cases`` (all when None)."""
+    if count is None or count >= len(cases):
+        return cases
+    step = len(cases) / count
+    return [cases[int(i * step)] for i in range(count)]
 
 
 def main() -> None:
@@ -362,9 +403,17 @@ def main() -> None:
         help="collected pairs, reused unless --recollect",
     )
     parser.add_argument("--recollect", action="store_true")
+    parser.add_argument(
+        "--calibration-docs",
+        type=int,
+        default=None,
+        help="scan this many calibration documents, spread evenly (default: all)",
+    )
     args = parser.parse_args()
     if args.recollect or not args.pairs.exists():
-        examples = collect(args.index, args.seed, args.per_category, args.negatives)
+        examples = collect(
+            args.index, args.seed, args.per_category, args.negatives, args.calibration_docs
+        )
         args.pairs.parent.mkdir(parents=True, exist_ok=True)
         args.pairs.write_text("".join(e.to_json() + "\n" for e in examples), encoding="utf-8")
     else:

@@ -61,7 +61,7 @@ def small_corpora(data_root: Path) -> list[Corpus]:
 @pytest.fixture(scope="session")
 def small_index(tmp_path_factory, small_corpora, embedder) -> Path:
     out = tmp_path_factory.mktemp("index") / "small"
-    build_index(out, small_corpora, embedder=embedder)
+    build_index(out, small_corpora)
     return out
 
 

@@ -14,6 +14,7 @@ import signal
 from collections.abc import AsyncIterator, Callable
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 
 from service.api.errors import ReloadFailedError, install_error_handlers
 from service.api.metrics import ApiMetrics
@@ -65,7 +66,11 @@ def create_app(settings: ApiSettings) -> FastAPI:
             if on_sighup:
                 asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)
 
-    app = FastAPI(
+    # /docs with Swagger UI served from the fastapi-offline package, not a CDN: the service runs
+    # where the internet is out of reach, and its docs must still render. No /redoc: ReDoc's
+    # bundle fetches its logo from Redocly's CDN even when served locally.
+    app = FastAPIOffline(
+        redoc_url=None,
         title="Clearance",
         version=app_version,
         description=DESCRIPTION,

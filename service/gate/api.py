@@ -13,6 +13,7 @@ from indexer.manifest import (
     IndexMismatchError,
     read_manifest,
 )
+from indexer.readers import RejectTally
 from service.gate.evaluate import GateVerdict, evaluate
 from service.gate.policy import GatePolicy, load_policy
 from service.gate.results_input import (
@@ -52,8 +53,9 @@ def gate(
     >>> verdict.passed, [r.rule for r in verdict.failures]                # doctest: +SKIP
     (False, ['corpora.gsm8k-test.zero_tolerance'])
 
-    Raises ``GatePolicyError`` (bad policy), ``GateInputError`` (unreadable input or results)
-    and ``ClearanceIndexError`` (missing or mismatched index); a policy failure is not an
+    Raises ``GatePolicyError`` (bad policy), ``GateInputError`` (unreadable input or results),
+    ``ClearanceIndexError`` (missing or mismatched index) and ``TooManyRejects`` (no record
+    of the inputs could be scanned: a wrong ``text_field``); a policy failure is not an
     error, it is a verdict with ``passed=False``.
     """
     if (inputs is None) == (results is None):
@@ -81,16 +83,19 @@ def gate(
         scanner = _load_scanner(Path(index), tiers, scan_policy)
     files = document_files(inputs)
     _need_some(files, "inputs")
-    records = read_inputs(files, text_field=text_field, id_field=id_field)
+    tally = RejectTally(text_field=text_field)
+    records = read_inputs(files, text_field=text_field, id_field=id_field, tally=tally)
     with _open_out(results_out) as save_to:
         stream = scan_results(scanner, records, batch_size=batch_size, save_to=save_to)
-        return _judge(
+        verdict = _judge(
             stream,
             gate_policy,
-            sources=tuple(map(str, files)),
+            sources=tuple(s.where for s in files),
             tiers=tuple(scanner.settings.tiers),
             **context,
         )
+    tally.check()  # every record rejected: the gate saw nothing, it cannot pass or fail it
+    return verdict
 
 
 def _judge(stream: Iterable[dict[str, Any]], policy: GatePolicy, **context: Any) -> GateVerdict:
@@ -104,7 +109,7 @@ def _judge(stream: Iterable[dict[str, Any]], policy: GatePolicy, **context: Any)
     return verdict
 
 
-def _need_some(paths: Sequence[Path], what: str) -> None:
+def _need_some(paths: Sequence[Any], what: str) -> None:
     if not paths:
         raise ValueError(f"no {what} given")
 

@@ -13,6 +13,7 @@ import traceback
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 
 from indexer.corpus import CorpusInputError
 from indexer.manifest import ClearanceIndexError
@@ -28,7 +29,7 @@ EXIT_ERROR = 2
 
 
 def run_gate(
-    inputs: list[Path],
+    inputs: list[str],
     *,
     policy: Path,
     index: Path | None,
@@ -72,7 +73,7 @@ def run_gate(
         OSError,
         ValueError,
     ) as exc:
-        err.print(f"[bold red]error:[/] {exc}")
+        err.print(f"[bold red]error:[/] {escape(str(exc))}")
         return EXIT_ERROR
     except Exception:
         err.print("[bold red]internal error[/] (exit 2: the gate could not decide)")

@@ -14,12 +14,12 @@ A file that is not what it claims stops the gate with ``GateInputError`` and the
 
 from __future__ import annotations
 
-import gzip
-import io
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
+
+from indexer.readers import BadLine, InputReadError, Source, read_values
 
 DECISIONS = ("keep", "review", "remove")
 SHARD_REPORT = "report.json"
@@ -189,7 +189,7 @@ def _clearance(record: Any, path: Path, number: int | None) -> Any:
 
 
 def _shard_file_records(path: Path) -> Iterator[tuple[int | None, Any]]:
-    if path.name.endswith(".parquet"):
+    if path.name.endswith(".parquet"):  # scan-shards names its Parquet outputs so
         yield from _parquet_clearance(path)
     else:
         yield from _jsonl_objects(path)
@@ -212,28 +212,14 @@ def _parquet_clearance(path: Path) -> Iterator[tuple[int | None, Any]]:
         raise GateInputError(path, f"cannot read the Parquet file: {exc}") from exc
 
 
-def _jsonl_objects(path: Path) -> Iterator[tuple[int, Any]]:
+def _jsonl_objects(path: Path) -> Iterator[tuple[int | None, Any]]:
+    """The JSON values of a results file (JSON lines or a JSON array, compressed or not)."""
+    source = Source(str(path.resolve()), path.name)
     try:
-        with _open_text(path) as handle:
-            for number, line in enumerate(handle, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    yield number, json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise GateInputError(path, f"malformed JSON: {exc.msg}", number) from exc
-    except (OSError, EOFError, UnicodeDecodeError) as exc:
-        raise GateInputError(path, f"cannot read: {exc}") from exc
-
-
-def _open_text(path: Path) -> IO[str]:
-    """A text handle on a plain, gzip or zstandard file (by its name)."""
-    name = path.name
-    if name.endswith(".gz"):
-        return gzip.open(path, "rt", encoding="utf-8")
-    if name.endswith(".zst"):
-        import zstandard
-
-        raw = zstandard.ZstdDecompressor().stream_reader(path.open("rb"), closefd=True)
-        return io.TextIOWrapper(raw, encoding="utf-8")
-    return path.open(encoding="utf-8")
+        for location, value in read_values(source):
+            number = location.line if location.line is not None else location.row
+            if isinstance(value, BadLine):
+                raise GateInputError(path, value.reason, number)
+            yield number, value
+    except InputReadError as exc:
+        raise GateInputError(path, exc.problem) from exc

@@ -1,6 +1,6 @@
 """Batch scans over data shards (``clearance scan-shards``); results layout in README.md.
 
-The flow, one module per arrow: ``readers`` (shards in, records with their source location)
+The flow, one module per arrow: ``indexer.readers`` (shards in, records with their location)
 -> ``scan_batch`` (the scan: scanner + batch -> annotated batch) -> ``writers`` (staged outputs
 in the input's format) -> ``layout`` (atomic per-shard commit and done markers) -> ``report``.
 ``task.scan_shard`` strings them together for one shard; ``local`` (a process pool) and

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from indexer.readers import Format, Source
 from service.shards.errors import OutputBusyError, ShardScanConfigError
-from service.shards.readers import Shard
 
 RECORD_FOLDERS = ("annotated", "keep", "review", "remove")
 REJECTS = "rejects"
@@ -35,11 +35,14 @@ MARKER_SCHEMA = "clearance.scan-shards.done/1"
 class OutputLayout:
     root: Path
 
-    def records_path(self, folder: str, key: str) -> Path:
-        return self.root / folder / key
+    def records_path(self, folder: str, key: str, fmt: Format | None = None) -> Path:
+        """Records keep their shard's name and format; a text shard's become JSON lines."""
+        return self.root / folder / (f"{key}.jsonl" if fmt is Format.TEXT else key)
 
-    def rejects_path(self, key: str) -> Path:
-        return self.root / REJECTS / f"{key}.jsonl"
+    def rejects_path(self, key: str, fmt: Format | None = None) -> Path:
+        """A JSONL shard's rejects are JSON lines of the same name (and compression); others'
+        are ``<key>.jsonl``."""
+        return self.root / REJECTS / (key if fmt is Format.JSONL else f"{key}.jsonl")
 
     def marker_path(self, key: str) -> Path:
         return self.root / DONE / f"{key}.json"
@@ -53,9 +56,11 @@ class OutputLayout:
         shutil.rmtree(self.root / STAGING, ignore_errors=True)
 
     def outputs_of(self, key: str) -> list[Path]:
-        return [self.records_path(f, key) for f in RECORD_FOLDERS] + [self.rejects_path(key)]
+        """Every name an output of this shard can have, whatever its format."""
+        names = [key, f"{key}.jsonl"]
+        return [self.root / f / n for f in (*RECORD_FOLDERS, REJECTS) for n in names]
 
-    def is_done(self, shard: Shard) -> bool:
+    def is_done(self, shard: Source) -> bool:
         """Done when marked and the input has not changed since (same size and mtime).
 
         The path is not compared: a folder of shards may move between runs.
@@ -122,9 +127,8 @@ class OutputLayout:
         write_atomic(path, json.dumps(settings, indent=1, ensure_ascii=False))
 
 
-def input_signature(shard: Shard) -> dict[str, Any]:
-    stat = shard.path.stat()
-    return {"path": str(shard.path), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+def input_signature(shard: Source) -> dict[str, Any]:
+    return shard.info()
 
 
 def write_atomic(path: Path, text: str) -> None:

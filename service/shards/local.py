@@ -25,8 +25,8 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from dataclasses import dataclass
 from typing import Any
 
+from indexer.readers import Source
 from service.shards.layout import OutputLayout
-from service.shards.readers import Shard
 from service.shards.scan_batch import ScannerSpec
 from service.shards.task import ShardScanOptions, scan_shard
 
@@ -77,7 +77,7 @@ def _start_worker(spec: ScannerSpec, progress: Any, parent: int) -> None:
 
 
 def _scan_in_worker(
-    shard: Shard, layout: OutputLayout, options: ShardScanOptions
+    shard: Source, layout: OutputLayout, options: ShardScanOptions
 ) -> dict[str, Any]:
     if "error" in _worker:
         raise _worker["error"]
@@ -95,7 +95,7 @@ def _scan_in_worker(
 
 
 def run_local(
-    shards: list[Shard],
+    shards: list[Source],
     spec: ScannerSpec,
     layout: OutputLayout,
     options: ShardScanOptions,
@@ -109,7 +109,8 @@ def run_local(
     workers = max(1, min(workers or os.cpu_count() or 1, len(shards)))
     context = multiprocessing.get_context("spawn")
     updates = context.Queue()
-    order = sorted(shards, key=lambda s: -s.path.stat().st_size)
+    sizes = {s.key: s.size() or 0 for s in shards}
+    order = sorted(shards, key=lambda s: -sizes[s.key])
     outcomes: list[ShardOutcome] = []
     pool = ProcessPoolExecutor(
         workers,
@@ -117,10 +118,10 @@ def run_local(
         initializer=_start_worker,
         initargs=(spec, updates, os.getpid()),
     )
-    total = sum(s.path.stat().st_size for s in shards)
+    total = sum(sizes.values())
     with _ProgressBar(total, len(shards), progress) as bar:
         try:
-            futures: dict[Future, Shard] = {
+            futures: dict[Future, Source] = {
                 pool.submit(_scan_in_worker, shard, layout, options): shard for shard in order
             }
             pending = set(futures)

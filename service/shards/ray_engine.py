@@ -20,10 +20,10 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from indexer.readers import Source
 from service.shards.errors import RayEngineError
 from service.shards.layout import OutputLayout
 from service.shards.local import ShardOutcome
-from service.shards.readers import Shard
 from service.shards.scan_batch import ScannerSpec
 from service.shards.task import ShardScanOptions, scan_shard
 
@@ -41,7 +41,7 @@ class ShardScanActor:
 
         keys, markers, errors = [], [], []
         for row in batch.to_pylist():
-            shard = Shard(Path(row["path"]), row["key"], row["format"], row["compression"] or None)
+            shard = Source(row["url"], row["key"])
             keys.append(shard.key)
             try:
                 markers.append(
@@ -55,7 +55,7 @@ class ShardScanActor:
 
 
 def run_ray(
-    shards: list[Shard],
+    shards: list[Source],
     spec: ScannerSpec,
     layout: OutputLayout,
     options: ShardScanOptions,
@@ -86,15 +86,8 @@ def run_ray(
         context.print_on_execution_start = progress
         cpus = int(ray.cluster_resources().get("CPU", 1))
         actors = max(1, min(concurrency or cpus, cpus, len(shards)))
-        rows = [
-            {
-                "path": str(s.path),
-                "key": s.key,
-                "format": s.format,
-                "compression": s.compression or "",
-            }
-            for s in sorted(shards, key=lambda s: -s.path.stat().st_size)
-        ]
+        sizes = {s.key: s.size() or 0 for s in shards}
+        rows = [{"url": s.url, "key": s.key} for s in sorted(shards, key=lambda s: -sizes[s.key])]
         dataset = ray.data.from_items(rows, override_num_blocks=len(rows)).map_batches(
             ShardScanActor,
             fn_constructor_kwargs={"spec": spec, "out_dir": str(layout.root), "options": options},

@@ -12,9 +12,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from indexer.manifest import IndexManifest
+from indexer.readers import Source
+from indexer.readers.streams import named_format
 from service.shards.layout import OutputLayout, write_atomic
 from service.shards.local import ShardOutcome
-from service.shards.readers import Shard
 from service.shards.stats import DECISIONS, RISK_BINS, ItemHits, ScanCounts
 
 REPORT_SCHEMA = "clearance.scan-shards.report/1"
@@ -23,7 +24,7 @@ KIND_SECTIONS = {"benchmark": "benchmarks", "copyright": "works"}
 
 def build_report(
     layout: OutputLayout,
-    shards: list[Shard],
+    shards: list[Source],
     outcomes: list[ShardOutcome],
     run: dict[str, Any],
     manifest: IndexManifest,
@@ -62,7 +63,7 @@ def build_report(
         "works": {},
         "shards": [_shard_entry(m) for m in markers]
         + [
-            {"file": s.key, "format": s.format_name, "done": False, "error": errors.get(s.key)}
+            {"file": s.key, "format": _named(s), "done": False, "error": errors.get(s.key)}
             for s in pending
         ],
     }
@@ -140,3 +141,11 @@ def _shard_entry(marker: dict[str, Any]) -> dict[str, Any]:
         "cpu_seconds": marker.get("cpu_seconds"),
         "outputs": marker["outputs"],
     }
+
+
+def _named(shard: Source) -> str | None:
+    """A pending shard's format as its name says (the reader has not opened it)."""
+    fmt, compression = named_format(shard.name)
+    if fmt is None:
+        return None
+    return fmt.value + (f".{compression}" if compression else "")

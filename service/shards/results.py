@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from indexer.readers import BadLine, Source, read_values
 from service.shards.layout import RECORD_FOLDERS, REJECTS, OutputLayout
-from service.shards.readers import open_jsonl, shard_format
 
 
 @dataclass(frozen=True)
@@ -48,15 +48,7 @@ def iter_output_records(out_dir: Path | str, *, rejects: bool = True) -> Iterato
 
 
 def _read_file(path: Path) -> Iterator[dict[str, Any]]:
-    kind, compression = shard_format(path) or ("jsonl", None)
-    if kind == "parquet":
-        import pyarrow.parquet as pq
-
-        with pq.ParquetFile(path) as parquet:
-            for batch in parquet.iter_batches():
-                yield from batch.to_pylist()
-        return
-    with path.open("rb") as raw, open_jsonl(raw, compression) as stream:
-        for line in stream:
-            if line.strip():
-                yield json.loads(line)
+    for location, value in read_values(Source(str(path.resolve()), path.name)):
+        if isinstance(value, BadLine):
+            raise ValueError(f"{path}:{location.line}: {value.reason}")
+        yield value

@@ -9,14 +9,14 @@ from pathlib import Path
 from typing import Any
 
 from indexer.manifest import IndexManifest
+from indexer.readers import InputReadError, RejectTally, Source, find_sources, first_record_fields
 from indexer.store import ReferenceIndex
 from service.policy import Policy
 from service.scanner import TIERS, ScanSettings
-from service.shards.errors import ShardScanError
+from service.shards.errors import ShardInputError, ShardScanError
 from service.shards.layout import OutputLayout
 from service.shards.local import ShardOutcome, run_local
 from service.shards.main_guard import refuse_unguarded_main
-from service.shards.readers import find_shards
 from service.shards.report import build_report, write_report
 from service.shards.scan_batch import ScannerSpec
 from service.shards.task import ShardScanOptions
@@ -124,6 +124,47 @@ def scan_shards(
         skipped=skipped,
         failed=_failures(outcomes),
     )
+
+
+def find_shards(inputs: Sequence[str | Path], *, exclude: Path | None = None) -> list[Source]:
+    """The input files, each once; stdin cannot be resumed, so it is refused."""
+    try:
+        shards = find_sources(inputs, exclude=exclude, stdin=False)
+    except InputReadError as exc:
+        raise ShardInputError(str(exc)) from exc
+    keys = {s.key for s in shards}
+    clash = next((s.key for s in shards if f"{s.key}.jsonl" in keys), None)
+    if clash is not None:
+        # A text shard's records are written as "<key>.jsonl", which the other one owns.
+        raise ShardInputError(
+            f"{clash} and {clash}.jsonl would write the same output files; rename one"
+        )
+    return shards
+
+
+def reject_tally(
+    result: ShardScanResult,
+    inputs: Sequence[str | Path],
+    *,
+    text_field: str = "text",
+    max_share: float | None = None,
+) -> RejectTally:
+    """The run's rejects, as a tally that ``failed`` when (nearly) no record was scanned.
+
+    Kept out of ``scan_shards`` itself: every output is written either way, and a caller may
+    want them. The fields of the inputs' first record are read only when it failed.
+    """
+    totals = result.report["totals"]
+    tally = RejectTally(
+        text_field=text_field,
+        max_share=max_share,
+        records=totals["records"],
+        rejected=totals["rejected"],
+    )
+    tally.kinds.update(result.report["rejects"])
+    if tally.failed:
+        tally.fields = first_record_fields(find_shards(inputs))
+    return tally
 
 
 def _check_verifier(manifest: IndexManifest) -> None:

@@ -10,10 +10,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from indexer.readers import ReadBatch, Record
 from service.policy import Policy
 from service.results import Match, ScanResult
 from service.scanner import TIERS, Scanner, ScanSettings
-from service.shards.readers import ReadBatch, ShardRecord
 
 
 @dataclass(frozen=True)
@@ -48,7 +48,7 @@ def scan_batch(scanner: Scanner, batch: ReadBatch) -> AnnotatedBatch:
     results: list[ScanResult | None] = []
     annotations: list[dict[str, Any] | None] = []
     for item in batch.items:
-        if isinstance(item, ShardRecord):
+        if isinstance(item, Record):
             record, result = next(by_record)
             results.append(result)
             annotations.append(clearance_field(record, result))
@@ -58,7 +58,7 @@ def scan_batch(scanner: Scanner, batch: ReadBatch) -> AnnotatedBatch:
     return AnnotatedBatch(batch, results, annotations)
 
 
-def clearance_field(record: ShardRecord, result: ScanResult) -> dict[str, Any]:
+def clearance_field(record: Record, result: ScanResult) -> dict[str, Any]:
     """The ``clearance`` object added to a scanned record (layout in service/shards/README.md)."""
     return {
         "id": record.id,

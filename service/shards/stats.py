@@ -10,9 +10,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from indexer.readers import Reject
 from indexer.store import ReferenceIndex
 from service.results import Decision, ScanResult
-from service.shards.readers import ShardReject
 from service.shards.scan_batch import AnnotatedBatch, merge_spans, ref_spans, span_length
 
 RISK_BINS = 10
@@ -113,7 +113,7 @@ class ScanCounts:
     def add_batch(self, annotated: AnnotatedBatch, shard_key: str, lengths: ItemLengths) -> None:
         for item, result in zip(annotated.batch.items, annotated.results, strict=True):
             self.records += 1
-            if isinstance(item, ShardReject):
+            if isinstance(item, Reject):
                 self.rejected += 1
                 self.rejects[item.kind.value] += 1
             else:

@@ -8,9 +8,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from indexer.readers import FieldNames, Source, detect_format, read_batches
 from service.scanner import Scanner
 from service.shards.layout import MARKER_SCHEMA, OutputLayout, input_signature
-from service.shards.readers import Shard, read_shard
 from service.shards.scan_batch import scan_batch
 from service.shards.stats import ItemLengths, ScanCounts
 from service.shards.writers import OutputMode, ShardOutputs
@@ -39,7 +39,7 @@ Progress = Callable[[int, int], None]  # (bytes read, records read) since the la
 
 def scan_shard(
     scanner: Scanner,
-    shard: Shard,
+    shard: Source,
     layout: OutputLayout,
     options: ShardScanOptions,
     *,
@@ -53,13 +53,10 @@ def scan_shard(
     counts = ScanCounts()
     lengths = ItemLengths(scanner.index)
     try:
-        outputs = ShardOutputs(shard, staging, options.output)
-        for batch in read_shard(
-            shard,
-            text_field=options.text_field,
-            id_field=options.id_field,
-            batch_size=options.batch_size,
-        ):
+        fmt, compression = detect_format(shard)
+        outputs = ShardOutputs(shard, staging, options.output, fmt, compression)
+        names = FieldNames(text=options.text_field, id=options.id_field)
+        for batch in read_batches(shard, names=names, batch_size=options.batch_size):
             annotated = scan_batch(scanner, batch)
             outputs.write(annotated)
             counts.add_batch(annotated, shard.key, lengths)
@@ -71,7 +68,7 @@ def scan_shard(
         marker = {
             "schema": MARKER_SCHEMA,
             "file": shard.key,
-            "format": shard.format_name,
+            "format": fmt.value + (f".{compression}" if compression else ""),
             "input": input_signature(shard),
             "outputs": files,
             "seconds": round(time.perf_counter() - started, 3),

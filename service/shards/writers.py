@@ -17,8 +17,9 @@ from enum import StrEnum
 from pathlib import Path
 from typing import IO, Any
 
+from indexer.readers import Format, Record, Reject, Source
+from indexer.readers.read import parquet_schema
 from service.shards.layout import REJECTS, OutputLayout
-from service.shards.readers import Shard, ShardRecord, ShardReject
 from service.shards.scan_batch import AnnotatedBatch
 
 
@@ -62,9 +63,10 @@ def clearance_arrow_type() -> Any:
 
 
 class JsonlSink:
-    """A JSONL file, compressed like the input; bytes go straight to disk as they come."""
+    """A JSONL file (or, for a JSON shard, a JSON array), compressed like the input; bytes go
+    straight to disk as they come."""
 
-    def __init__(self, path: Path, compression: str | None):
+    def __init__(self, path: Path, compression: str | None, *, array: bool = False):
         path.parent.mkdir(parents=True, exist_ok=True)
         self._file = path.open("wb")
         self._stream: IO[bytes] = self._file
@@ -74,12 +76,26 @@ class JsonlSink:
             import zstandard
 
             self._stream = zstandard.ZstdCompressor().stream_writer(self._file, closefd=False)
+        elif compression in ("bz2", "xz"):
+            import bz2
+            import lzma
+
+            opener = bz2.BZ2File if compression == "bz2" else lzma.LZMAFile
+            self._stream = opener(self._file, "wb")  # type: ignore[assignment]
+        self._array = array
+        self._written = 0
 
     def write(self, data: dict[str, Any]) -> None:
+        if self._array:
+            self._stream.write(b",\n" if self._written else b"[\n")
         self._stream.write(json.dumps(data, ensure_ascii=False, default=_jsonable).encode())
-        self._stream.write(b"\n")
+        if not self._array:
+            self._stream.write(b"\n")
+        self._written += 1
 
     def close(self) -> None:
+        if self._array:
+            self._stream.write(b"\n]\n" if self._written else b"[]\n")
         if self._stream is not self._file:
             self._stream.close()
         self._file.flush()
@@ -127,19 +143,31 @@ class ParquetSink:
 
 
 class ShardOutputs:
-    """Every output file of one shard, opened on first use, under ``staging``."""
+    """Every output file of one shard, opened on first use, under ``staging``.
 
-    def __init__(self, shard: Shard, staging: Path, mode: OutputMode):
+    ``fmt`` and ``compression`` are what the reader found the shard to hold; outputs have
+    the same (a text shard's records are written as JSON lines).
+    """
+
+    def __init__(
+        self,
+        shard: Source,
+        staging: Path,
+        mode: OutputMode,
+        fmt: Format,
+        compression: str | None = None,
+    ):
         self.shard = shard
         self.staging = staging
         self.mode = OutputMode(mode)
+        self.format = fmt
+        self.compression = compression
         self._sinks: dict[str, JsonlSink | ParquetSink] = {}
         self._schema = None
-        if shard.format == "parquet":
+        if fmt is Format.PARQUET:
             import pyarrow as pa
-            import pyarrow.parquet as pq
 
-            schema = pq.read_schema(shard.path)
+            schema = parquet_schema(shard)
             if "clearance" in schema.names:
                 schema = schema.remove(schema.get_field_index("clearance"))
             self._input_names = schema.names
@@ -151,34 +179,31 @@ class ShardOutputs:
     def files(self) -> list[str]:
         """Staged files, relative to the staging folder (and later to the output folder)."""
         layout = OutputLayout(Path())
-        paths = []
-        for folder in self._sinks:
-            path = (
-                layout.rejects_path(self.shard.key)
-                if folder == REJECTS
-                else (layout.records_path(folder, self.shard.key))
-            )
-            paths.append(path.as_posix())
-        return paths
+        return [self._path(layout, folder).as_posix() for folder in self._sinks]
+
+    def _path(self, layout: OutputLayout, folder: str) -> Path:
+        if folder == REJECTS:
+            return layout.rejects_path(self.shard.key, self.format)
+        return layout.records_path(folder, self.shard.key, self.format)
 
     def write(self, annotated: AnnotatedBatch) -> None:
         items = annotated.batch.items
         by_folder: dict[str, list[int]] = {}
         for i, (item, note) in enumerate(zip(items, annotated.annotations, strict=True)):
-            if isinstance(item, ShardReject):
+            if isinstance(item, Reject):
                 self._sink(REJECTS).write(reject_dict(item))  # type: ignore[arg-type]
                 continue
             assert note is not None
             folder = "annotated" if self.mode is OutputMode.ANNOTATED else note["decision"]
             by_folder.setdefault(folder, []).append(i)
         for folder, indices in by_folder.items():
-            if self.shard.format == "parquet":
+            if self.format is Format.PARQUET:
                 self._write_parquet(folder, annotated, indices)
             else:
                 sink = self._sink(folder)
                 for i in indices:
                     record = items[i]
-                    assert isinstance(record, ShardRecord) and record.fields is not None
+                    assert isinstance(record, Record) and record.fields is not None
                     sink.write({**record.fields, "clearance": annotated.annotations[i]})  # type: ignore[arg-type]
 
     def _write_parquet(self, folder: str, annotated: AnnotatedBatch, indices: list[int]) -> None:
@@ -193,15 +218,17 @@ class ShardOutputs:
 
     def _sink(self, folder: str) -> JsonlSink | ParquetSink:
         if folder not in self._sinks:
-            layout = OutputLayout(self.staging)
+            path = self._path(OutputLayout(self.staging), folder)
             if folder == REJECTS:
-                self._sinks[folder] = JsonlSink(layout.rejects_path(self.shard.key), None)
-            elif self.shard.format == "parquet":
-                path = layout.records_path(folder, self.shard.key)
+                jsonl = self.format is Format.JSONL
+                self._sinks[folder] = JsonlSink(path, self.compression if jsonl else None)
+            elif self.format is Format.PARQUET:
                 self._sinks[folder] = ParquetSink(path, self._schema)
+            elif self.format is Format.TEXT:
+                self._sinks[folder] = JsonlSink(path, None)
             else:
-                path = layout.records_path(folder, self.shard.key)
-                self._sinks[folder] = JsonlSink(path, self.shard.compression)
+                array = self.format is Format.JSON
+                self._sinks[folder] = JsonlSink(path, self.compression, array=array)
         return self._sinks[folder]
 
     def close(self) -> list[str]:
@@ -216,7 +243,7 @@ class ShardOutputs:
                 sink.close()
 
 
-def reject_dict(reject: ShardReject) -> dict[str, Any]:
+def reject_dict(reject: Reject) -> dict[str, Any]:
     data: dict[str, Any] = {
         "id": reject.id,
         "source": reject.location.to_dict(),

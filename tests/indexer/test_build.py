@@ -25,7 +25,7 @@ def _quiz(name: str, texts: list[str]) -> Corpus:
 
 
 @pytest.fixture
-def tiny_index(tmp_path, embedder):
+def tiny_index(tmp_path):
     out = tmp_path / "tiny"
     build_index(
         out,
@@ -38,7 +38,6 @@ def tiny_index(tmp_path, embedder):
                 ],
             )
         ],
-        embedder=embedder,
     )
     return out
 
@@ -55,24 +54,23 @@ def test_manifest_records_model_settings_and_corpus_checksums(tiny_index):
     assert record.checksum.startswith("sha256:") and record.vector_index == "flat-ip"
 
 
-def test_stored_postings_are_sorted_and_vectors_are_searchable(tiny_index, embedder):
+def test_stored_postings_are_sorted_and_static_vectors_are_searchable(tiny_index):
     index = ReferenceIndex.open(tiny_index)
     corpus = index.corpora[0]
     assert np.all(np.diff(corpus.ngram_hashes.astype(np.float64)) >= 0)
     assert corpus.item_text(1).startswith("Name the largest moon")
-    query = embedder.encode(["Which moon of Saturn is biggest?"])
-    _, neighbours = corpus.vectors.search(query, 1)
+    query = index.static_embedder.encode(["Which moon of Saturn is biggest?"])
+    _, neighbours = corpus.static_vectors.search(query, 1)
     assert corpus.passage_item(int(neighbours[0][0])) == 1
 
 
-def test_adding_a_corpus_leaves_the_others_untouched(tiny_index, embedder):
+def test_adding_a_corpus_leaves_the_others_untouched(tiny_index):
     quiz_dir = tiny_index / "corpora" / "quiz"
     before = {p.name: p.stat().st_mtime_ns for p in quiz_dir.iterdir()}
     checksum = read_manifest(tiny_index).corpora[0].checksum
     add_corpora(
         tiny_index,
         [_quiz("trivia", ["Who painted the ceiling of the Sistine Chapel?"])],
-        embedder=embedder,
     )
     after = {p.name: p.stat().st_mtime_ns for p in quiz_dir.iterdir()}
     manifest = read_manifest(tiny_index)
@@ -80,12 +78,12 @@ def test_adding_a_corpus_leaves_the_others_untouched(tiny_index, embedder):
     assert [c.name for c in manifest.corpora] == ["quiz", "trivia"]
     assert manifest.corpora[0].checksum == checksum
     with pytest.raises(ClearanceIndexError, match="already in"):
-        add_corpora(tiny_index, [_quiz("trivia", ["x y z w"])], embedder=embedder)
+        add_corpora(tiny_index, [_quiz("trivia", ["x y z w"])])
 
 
-def test_existing_index_is_not_overwritten_by_accident(tiny_index, embedder):
+def test_existing_index_is_not_overwritten_by_accident(tiny_index):
     with pytest.raises(ClearanceIndexError, match="already holds an index"):
-        build_index(tiny_index, [_quiz("quiz", ["another item entirely"])], embedder=embedder)
+        build_index(tiny_index, [_quiz("quiz", ["another item entirely"])])
 
 
 def test_scanner_refuses_an_index_built_with_another_model_or_settings(tiny_index):
@@ -107,8 +105,17 @@ def test_scanner_refuses_an_index_built_with_another_model_or_settings(tiny_inde
     path.write_text(json.dumps(original))
     with pytest.raises(IndexMismatchError, match="model: index 'all-MiniLM-L6-v2'"):
         Scanner.load(tiny_index, model="some-other-model")
-    with pytest.raises(IndexMismatchError, match="backend"):
-        Scanner.load(tiny_index, backend="torch-fp32")
+    # Another backend of the same weights reads the index: no transformer vectors are stored.
+    for backend in ("torch-fp32", "torch-bf16"):
+        scanner = Scanner.load(tiny_index, backend=backend)
+        assert scanner.paraphrase.embedder.backend == backend
+
+    data = json.loads(json.dumps(original))
+    data["static_model"]["checksum"] = "sha256:" + "1" * 64
+    path.write_text(json.dumps(data))
+    with pytest.raises(IndexMismatchError, match="static model"):
+        Scanner.load(tiny_index)
+    path.write_text(json.dumps(original))
 
 
 def test_missing_index_says_how_to_build_one(tmp_path):

@@ -34,3 +34,21 @@ def test_encode_keeps_input_order_across_batches(embedder):
     assert np.allclose(np.linalg.norm(together, axis=1), 1.0, atol=1e-5)
     # bf16 kernels may round a little differently by batch shape; the same text stays the same.
     assert (np.sum(together * alone, axis=1) > 0.999).all()
+
+
+def test_auto_backend_is_bfloat16_only_where_the_cpu_has_it():
+    from indexer.embedding import cpu_has_bf16, resolve_backend
+
+    assert resolve_backend("auto") == ("torch-bf16" if cpu_has_bf16() else "torch-fp32")
+    assert resolve_backend("torch-fp32") == "torch-fp32"
+    assert resolve_backend("torch-bf16") == "torch-bf16"
+
+
+def test_fp32_and_bf16_embeddings_agree_within_the_recorded_tolerance(web_docs):
+    """Any backend reads any index: their vectors agree (BENCHMARKS.md records the spread)."""
+    from indexer.embedding import Embedder, EmbeddingSettings
+
+    texts = [" ".join(doc.split()[:120]) for doc in web_docs[:24]]
+    fp32 = Embedder(EmbeddingSettings(backend="torch-fp32")).encode(texts)
+    bf16 = Embedder(EmbeddingSettings(backend="torch-bf16")).encode(texts)
+    assert ((fp32 * bf16).sum(axis=1) > 0.99).all()

@@ -62,6 +62,13 @@ def flip_4kb(path: Path) -> None:
     path.write_bytes(bytes(data))
 
 
+def flip_middle_4kb(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    start = len(data) // 2
+    data[start : start + 4096] = bytes(b ^ 0xFF for b in data[start : start + 4096])
+    path.write_bytes(bytes(data))
+
+
 def zero_values(path: Path) -> None:
     data = bytearray(path.read_bytes())
     start = npy_data_offset(path)
@@ -96,8 +103,8 @@ class Damage:
     shows_without_checksum: bool = True
 
     def path(self, index: Path) -> Path:
-        if self.file == "manifest.json":
-            return index / "manifest.json"
+        if self.file == "manifest.json" or self.file.startswith("static_model/"):
+            return index / self.file
         return corpus_dir(index, DAMAGED) / self.file
 
 
@@ -122,9 +129,13 @@ DAMAGES = {
         "manifest.json", _in_manifest(lambda m: m["settings"].update(stemming={"on": True}))
     ),
     "items.jsonl short by 100 lines": Damage("items.jsonl", lambda p: drop_last_lines(p, 100)),
-    "vectors.faiss truncated": Damage("vectors.faiss", lambda p: cut(p, 0.6)),
-    "vectors.faiss empty": Damage("vectors.faiss", lambda p: cut(p, 0.0)),
+    "static.faiss truncated": Damage("static.faiss", lambda p: cut(p, 0.6)),
+    "static.faiss empty": Damage("static.faiss", lambda p: cut(p, 0.0)),
     "manifest.json truncated": Damage("manifest.json", lambda p: cut(p, 0.5)),
+    # The index's copy of its static model: read only by the paraphrase tier, which checks it.
+    "static model weights 4 KB flipped": Damage(
+        "static_model/model.safetensors", flip_middle_4kb, shows_without_checksum=False
+    ),
 }
 
 
@@ -166,7 +177,9 @@ def test_a_damaged_index_is_refused_with_one_line_naming_the_file(
 
     verified = run("index", "verify", index)
     assert verified.returncode == 1, (kind, verified.returncode, verified.stdout, verified.stderr)
-    assert str(damaged) in verified.stdout, (kind, verified.stdout)
+    # The static model is checked as a whole (its weights' checksum): the folder is named.
+    named = damaged.parent if damage.file.startswith("static_model/") else damaged
+    assert str(named) in verified.stdout, (kind, verified.stdout)
     assert "Traceback" not in verified.stderr
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from indexer.corpus import ReferenceItem
 from reference_corpora.suite import (
-    SuiteData,
     calibration_suite,
     handwritten_suite,
     in_part,
@@ -33,8 +32,8 @@ def test_questions_sharing_a_scenario_or_near_copies_are_near_duplicates():
     assert near_duplicates(candidates, indexed) == {"law/1", "law/5"}
 
 
-def test_handwritten_cases_are_each_scanned_alone_and_hidden(data_root):
-    cases = handwritten_suite(SuiteData.load(data_root))
+def test_handwritten_cases_are_each_scanned_alone_and_hidden(suite_data):
+    cases = handwritten_suite(suite_data)
     alone = [c for c in cases if c.category.endswith("-alone")]
     hidden = [c for c in cases if c.category.endswith("-hidden")]
     assert len(alone) == len(hidden) > 30
@@ -45,8 +44,10 @@ def test_handwritten_cases_are_each_scanned_alone_and_hidden(data_root):
     assert any(not c.positive for c in cases)
 
 
-def test_whole_negative_sets_hold_every_eval_item_once_and_calibration_the_train_half(data_root):
-    data = SuiteData.load(data_root)
+def test_whole_negative_sets_hold_every_eval_item_once_and_calibration_the_train_half(
+    suite_data,
+):
+    data = suite_data
     whole = whole_negative_sets(data)
     mbpp = [it for it in data.negatives["mbpp"] if in_part(it, "eval")]
     assert sum(c.category == "every-mbpp" for c in whole) == len(mbpp) > 400

@@ -37,8 +37,8 @@ def scanner(tmp_path_factory, data_root: Path, embedder) -> Scanner:
         items = mine + random.Random(0).sample(neighbours, min(250, len(neighbours)))
         corpora.append(Corpus(name, corpus.kind, items, mode=corpus.mode))
     out = tmp_path_factory.mktemp("handwritten") / "index"
-    build_index(out, corpora, embedder=embedder)
-    return Scanner.load(out, embedder=embedder)
+    build_index(out, corpora)
+    return Scanner.load(out)
 
 
 def test_handwritten_rephrasings_hidden_in_web_pages_are_found(scanner, web_docs):

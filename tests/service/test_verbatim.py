@@ -152,6 +152,30 @@ def test_same_template_with_other_numbers_is_not_the_same_item(scanner, small_co
     assert scanner.scan(changed).decision.value == "keep"
 
 
+@pytest.mark.parametrize(
+    "after", ["\n1970 deaths were recorded that year.", "\n6. What kind of"], ids=["year", "list"]
+)
+@pytest.mark.parametrize(("corpus", "index"), [(1, 0), (3, 5)], ids=["truthfulqa", "mmlu"])
+def test_an_item_with_a_word_dropped_is_found_when_a_number_follows_it(
+    scanner, small_corpora, web_docs, corpus, index, after
+):
+    """With a word dropped near its end, an item was found alone but scored 0 when the page
+    went on with a number ("...seeds?" then "1970 deaths", "...Answer: A" then "6. What"):
+    the aligned region ran one token into the page and took the number in, which the item
+    lacks. TruthfulQA/0 and MMLU abstract_algebra/5, each with its third word from the end
+    dropped."""
+    item = small_corpora[corpus].items[index]
+    words = item.text.split(" ")
+    edited = " ".join(words[:-3] + words[-2:])
+    page = web_docs[12][:600] + "\n" + edited + after + " " + web_docs[12][600:1200]
+
+    matches = [m for m in scanner.scan(page).matches if m.ref_id == item.id]
+
+    assert matches and matches[0].decision.value == "remove", matches
+    copy_end = page.index(after)
+    assert all(e.doc_end <= copy_end for e in matches[0].evidence)
+
+
 def test_empty_and_whitespace_documents_are_kept(scanner):
     for text in ("", "   \n\t", "!!! ???"):
         result = scanner.scan(text)
@@ -175,8 +199,8 @@ def _mmlu_scanner(tmp_path, data_root, embedder, ids):
     corpus = catalog_corpus("mmlu-test", data_root)
     corpus.items = [it for it in corpus.items if it.id in ids]
     assert len(corpus.items) == len(ids)
-    build_index(tmp_path, [corpus], embedder=embedder)
-    return Scanner.load(tmp_path, settings=ScanSettings(tiers=("verbatim",)), embedder=embedder)
+    build_index(tmp_path, [corpus])
+    return Scanner.load(tmp_path, settings=ScanSettings(tiers=("verbatim",)))
 
 
 @pytest.fixture(scope="module")

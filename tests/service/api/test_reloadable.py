@@ -25,7 +25,7 @@ from tests.service.api.api_server import AUTH, ServerProcess, metric_value, plan
 @pytest.fixture(scope="module")
 def tiny_index(tmp_path_factory, data_root, embedder) -> Path:
     out = tmp_path_factory.mktemp("tiny") / "tiny"
-    build_index(out, [catalog_corpus("truthfulqa", data_root, limit=30)], embedder=embedder)
+    build_index(out, [catalog_corpus("truthfulqa", data_root, limit=30)])
     return out
 
 

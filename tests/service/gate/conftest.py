@@ -144,7 +144,7 @@ def other_index(tmp_path_factory, small_corpora, embedder) -> Path:
     """Five MMLU items: an index with other corpora than the small one, same settings."""
     out = tmp_path_factory.mktemp("other-index") / "index"
     mmlu = small_corpora[3]
-    build_index(out, [replace(mmlu, items=mmlu.items[:5])], embedder=embedder)
+    build_index(out, [replace(mmlu, items=mmlu.items[:5])])
     return out
 
 
@@ -154,7 +154,7 @@ def mismatched_index(tmp_path_factory, small_corpora, embedder) -> Path:
     out = tmp_path_factory.mktemp("mismatched-index") / "index"
     mmlu = small_corpora[3]
     settings = IndexSettings(normalization=NormalizationSettings(fold_accents=False))
-    build_index(out, [replace(mmlu, items=mmlu.items[:5])], settings=settings, embedder=embedder)
+    build_index(out, [replace(mmlu, items=mmlu.items[:5])], settings=settings)
     return out
 
 

@@ -59,7 +59,7 @@ def test_datasets_filter_runs_in_worker_processes(small_index, dataset):
 
 
 def test_datasets_cache_follows_the_index_content_and_the_filter_settings(
-    small_corpora, web_docs, embedder, tmp_path
+    small_corpora, web_docs, tmp_path
 ):
     """An index rebuilt in place is new content under the old path: never a cache hit."""
     gsm8k = small_corpora[0]
@@ -69,14 +69,14 @@ def test_datasets_cache_follows_the_index_content_and_the_filter_settings(
     datasets.Dataset.from_list(docs).save_to_disk(tmp_path / "docs")
     on_disk = datasets.load_from_disk(tmp_path / "docs")  # cached on disk, as real data is
     index = tmp_path / "index"
-    build_index(index, [replace(gsm8k, items=gsm8k.items[:20])], embedder=embedder)
+    build_index(index, [replace(gsm8k, items=gsm8k.items[:20])])
     keep_clean = ClearanceFilter(index, tiers=("verbatim",))
 
     before = on_disk.filter(keep_clean, input_columns="text", batched=True)
     assert dropped(on_disk, before) == {"c4-203", "c4-209"}
 
     without_item_8 = [item for n, item in enumerate(gsm8k.items[:20]) if n != 8]
-    build_index(index, [replace(gsm8k, items=without_item_8)], embedder=embedder, overwrite=True)
+    build_index(index, [replace(gsm8k, items=without_item_8)], overwrite=True)
     after = on_disk.filter(keep_clean, input_columns="text", batched=True)
     assert dropped(on_disk, after) == {"c4-203"}
     assert after.cache_files != before.cache_files

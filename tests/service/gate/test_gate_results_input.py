@@ -134,13 +134,13 @@ def test_incomplete_or_altered_shard_folders_are_refused(shard_folder, tmp_path)
 
     altered = tmp_path / "altered"
     shutil.copytree(shard_folder, altered)
-    (altered / "rejects" / "part-0001.jsonl.zst.jsonl").write_text("", encoding="utf-8")
+    (altered / "rejects" / "part-0001.jsonl.zst").write_text("", encoding="utf-8")
     with pytest.raises(
         GateInputError,
         match="report says 30 scanned and 1 rejected, its output files hold 30 and 0",
     ):
         gate(results=[altered], policy=POLICY)
-    (altered / "rejects" / "part-0001.jsonl.zst.jsonl").unlink()
+    (altered / "rejects" / "part-0001.jsonl.zst").unlink()
     with pytest.raises(GateInputError, match=r"listed in report\.json but missing"):
         gate(results=[altered], policy=POLICY)
 

@@ -14,7 +14,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import zstandard
 
-from service.shards.readers import SourceLocation
+from indexer.readers import SourceLocation
 from service.shards.results import OutputRecord, iter_output_records
 
 

@@ -18,8 +18,8 @@ from service.scanner import Scanner, ScanSettings
 from service.shards import scan_shards
 from service.shards.errors import ShardScanConfigError
 from service.shards.layout import OutputLayout
-from service.shards.readers import find_shards
 from service.shards.results import read_report
+from service.shards.run import find_shards
 from service.shards.task import ShardAbandoned, ShardScanOptions, scan_shard
 from tests.service.shards.shard_helpers import outputs_by_location, plant, same_counts, write_jsonl
 

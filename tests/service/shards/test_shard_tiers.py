@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from indexer.readers import SourceLocation
 from service.shards import scan_shards
-from service.shards.readers import SourceLocation
 from service.shards.results import read_report
 from tests.service.shards.shard_helpers import outputs_by_location
 

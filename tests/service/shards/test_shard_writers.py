@@ -7,7 +7,7 @@ import tracemalloc
 
 import zstandard
 
-from service.shards.readers import ShardRecord, find_shards, read_shard
+from indexer.readers import Format, Record, find_sources, read_batches
 from service.shards.scan_batch import AnnotatedBatch
 from service.shards.writers import OutputMode, ShardOutputs
 
@@ -19,14 +19,14 @@ def test_a_large_shard_goes_through_in_bounded_memory(web_docs, tmp_path):
     with path.open("wb") as raw, zstandard.ZstdCompressor().stream_writer(raw) as out:
         for i in range(12_000):  # about 28 MB of JSONL
             out.write(json.dumps({"id": i, "text": web_docs[i % 1000]}).encode() + b"\n")
-    shard = find_shards([path])[0]
-    outputs = ShardOutputs(shard, tmp_path / "staging", OutputMode.SPLIT)
+    shard = find_sources([path])[0]
+    outputs = ShardOutputs(shard, tmp_path / "staging", OutputMode.SPLIT, Format.JSONL, "zst")
     tracemalloc.start()
     records = 0
-    for batch in read_shard(shard, batch_size=64):
+    for batch in read_batches(shard, batch_size=64):
         notes = [{"decision": "keep" if i % 2 else "review"} for i in range(len(batch.items))]
         outputs.write(AnnotatedBatch(batch, [None] * len(notes), notes))  # type: ignore[arg-type]
-        records += sum(isinstance(item, ShardRecord) for item in batch.items)
+        records += sum(isinstance(item, Record) for item in batch.items)
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     files = outputs.close()

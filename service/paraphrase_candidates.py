@@ -1,0 +1,335 @@
+"""The paraphrase tier's candidate stage: every window of a page against every passage.
+
+Each window of each size the tier uses is embedded with the index's static model (prefix sums
+over one tokenization of the page: microseconds per window) and searched in FAISS against the
+static vectors of the reference passages. What comes back is, per document, the (window,
+passage) pairs worth verifying: the best window for each passage, sized to fit it, with how far
+its cosine stands above the best other item's. Nothing here runs the transformer.
+
+The same stage can run with transformer vectors instead (``TransformerSpace``): that is the
+exhaustive baseline ``benchmarks/paraphrase.py`` measures the static stage against.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import faiss
+import numpy as np
+
+from indexer.embedding import Embedder
+from indexer.normalize import TextMode
+from indexer.store import CorpusIndex, ReferenceIndex
+from indexer.vector_index import build_vector_index, search
+from service.document import Document
+
+
+@dataclass(frozen=True)
+class Window:
+    doc: int
+    token_start: int
+    token_end: int
+    char_start: int
+    char_end: int
+    # The window size it was cut at (a page shorter than that gives a shorter window).
+    size: int
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A window and a passage it may be a rewording of, before any verification."""
+
+    window: Window
+    corpus: CorpusIndex
+    passage: int
+    cosine: float
+    # This item's cosine less the best other item's for the same window (``cosine_margins``).
+    margin: float
+
+
+Neighbours = tuple[np.ndarray, np.ndarray, np.ndarray]  # window rows, passages, cosines
+
+
+class VectorSpace:
+    """Where windows and passages are compared: static vectors, or the transformer's."""
+
+    floor: float
+    sizes: tuple[int, ...]
+
+    def window_vectors(self, docs: Sequence[Document], windows: list[Window]) -> np.ndarray:
+        raise NotImplementedError
+
+    def passage_index(self, corpus: CorpusIndex) -> faiss.Index:
+        raise NotImplementedError
+
+    def neighbours(
+        self, corpus: CorpusIndex, vectors: np.ndarray, sizes: np.ndarray, k: int
+    ) -> Neighbours:
+        """Each row's ``k`` nearest passages that fit its window size, above the floor."""
+        index = self.passage_index(corpus)
+        if index.ntotal == 0:
+            return _no_neighbours()
+        # Passages that do not fit a window are dropped after the search, so ask for more.
+        scores, ids = search(index, vectors, min(3 * k, index.ntotal))
+        rows, cols = np.nonzero((ids >= 0) & (scores >= self.floor))
+        passages = ids[rows, cols]
+        lengths = corpus.passage_prose_tokens[passages]
+        low, high = fit_range(lengths, self.sizes)
+        ok = (sizes[rows] >= low) & (sizes[rows] <= high)
+        return rows[ok], passages[ok], scores[rows, cols][ok]
+
+
+def _no_neighbours() -> Neighbours:
+    return np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, np.float32)
+
+
+class StaticSpace(VectorSpace):
+    """The index's static model: the tier's candidate stage.
+
+    An exact (flat) corpus index is split in memory by window size, so that a window is
+    compared only with the passages it fits: a page's many small windows meet only short
+    passages. Each bucket is searched on the leading ``search_dims`` principal components
+    (the static model is a PCA, strongest first), and the best ``rescore_k`` are rescored on
+    every dimension: a quarter of the arithmetic, measured at the same candidate recall.
+    """
+
+    def __init__(
+        self,
+        index: ReferenceIndex,
+        floor: float,
+        sizes: tuple[int, ...],
+        search_dims: int = 64,
+        rescore_k: int = 16,
+    ):
+        self.static = index.static_embedder
+        self.floor = floor
+        self.sizes = sizes
+        self.search_dims = min(search_dims, self.static.dimension)
+        self.rescore_k = rescore_k
+        self._buckets: dict[str, dict[int, tuple[faiss.Index, np.ndarray, np.ndarray]]] = {}
+
+    def window_vectors(self, docs: Sequence[Document], windows: list[Window]) -> np.ndarray:
+        out = np.empty((len(windows), self.static.dimension), dtype=np.float32)
+        rows_by_doc: dict[int, list[int]] = {}
+        for row, window in enumerate(windows):
+            rows_by_doc.setdefault(window.doc, []).append(row)
+        for doc_no, rows in rows_by_doc.items():
+            spans = np.asarray([(windows[r].char_start, windows[r].char_end) for r in rows])
+            out[rows] = self.static.encode_spans(docs[doc_no].text, spans)
+        return out
+
+    def passage_index(self, corpus: CorpusIndex) -> faiss.Index:
+        return corpus.static_vectors
+
+    def neighbours(
+        self, corpus: CorpusIndex, vectors: np.ndarray, sizes: np.ndarray, k: int
+    ) -> Neighbours:
+        if isinstance(corpus.static_vectors, faiss.IndexIVF):  # large: one approximate search
+            return super().neighbours(corpus, vectors, sizes, k)
+        coarse = np.ascontiguousarray(vectors[:, : self.search_dims])
+        out_rows, out_passages, out_scores = [], [], []
+        for size, (bucket, ids, full) in self._bucketed(corpus).items():
+            rows = np.nonzero(sizes == size)[0]
+            if len(rows) == 0 or bucket.ntotal == 0:
+                continue
+            _, near = search(bucket, coarse[rows], min(self.rescore_k, bucket.ntotal))
+            # Rescore on every dimension, then keep the k best above the floor.
+            exact = np.einsum("qd,qkd->qk", vectors[rows], full[near])
+            best = np.argsort(-exact, axis=1)[:, :k]
+            exact = np.take_along_axis(exact, best, axis=1)
+            near = np.take_along_axis(near, best, axis=1)
+            r, c = np.nonzero(exact >= self.floor)
+            out_rows.append(rows[r])
+            out_passages.append(ids[near[r, c]])
+            out_scores.append(exact[r, c])
+        if not out_rows:
+            return _no_neighbours()
+        return np.concatenate(out_rows), np.concatenate(out_passages), np.concatenate(out_scores)
+
+    def _bucketed(
+        self, corpus: CorpusIndex
+    ) -> dict[int, tuple[faiss.Index, np.ndarray, np.ndarray]]:
+        """Per window size: a coarse index of the passages that fit it, their passage numbers
+        and their full vectors (built on first use; the flat index itself is memory-mapped)."""
+        if corpus.name not in self._buckets:
+            vectors = corpus.static_vectors.reconstruct_n(0, corpus.static_vectors.ntotal)
+            low, high = fit_range(corpus.passage_prose_tokens, self.sizes)
+            buckets = {}
+            for size in self.sizes:
+                ids = np.nonzero((low <= size) & (size <= high))[0]
+                bucket = faiss.IndexFlatIP(self.search_dims)
+                full = np.ascontiguousarray(vectors[ids])
+                if len(ids):
+                    bucket.add(np.ascontiguousarray(full[:, : self.search_dims]))
+                buckets[size] = (bucket, ids, full)
+            self._buckets[corpus.name] = buckets
+        return self._buckets[corpus.name]
+
+
+class TransformerSpace(VectorSpace):
+    """Every window and every passage embedded by the transformer: the costly baseline.
+
+    Passage vectors are computed for a whole corpus on first use (``passage_vectors`` may supply
+    them from a cache), which is what building an index used to cost.
+    """
+
+    def __init__(
+        self,
+        embedder: Embedder,
+        floor: float,
+        sizes: tuple[int, ...],
+        passage_vectors: Callable[[CorpusIndex], np.ndarray] | None = None,
+    ):
+        self.embedder = embedder
+        self.floor = floor
+        self.sizes = sizes
+        self._passage_vectors = passage_vectors or self._embed_passages
+        self._indexes: dict[str, faiss.Index] = {}
+
+    def _embed_passages(self, corpus: CorpusIndex) -> np.ndarray:
+        texts = []
+        for item, _, _, start, end in corpus.passages:
+            texts.append(corpus.item_text(int(item))[int(start) : int(end)])
+        return self.embedder.encode(texts)
+
+    def window_vectors(self, docs: Sequence[Document], windows: list[Window]) -> np.ndarray:
+        texts = [docs[w.doc].text[w.char_start : w.char_end] for w in windows]
+        return self.embedder.encode(texts)
+
+    def passage_index(self, corpus: CorpusIndex) -> faiss.Index:
+        if corpus.name not in self._indexes:
+            vectors = self._passage_vectors(corpus)
+            self._indexes[corpus.name] = build_vector_index(vectors, corpus.settings.vectors)
+        return self._indexes[corpus.name]
+
+
+def document_windows(
+    doc_no: int, doc: Document, sizes: tuple[int, ...], covered: list[tuple[int, int]]
+) -> list[Window]:
+    """Every window of every size (half-size stride, plus one flush with the end), except
+    those that verbatim evidence already explains."""
+    tokens = doc.tokens(TextMode.PROSE)
+    n_tokens = len(tokens)
+    spans: dict[tuple[int, int], int] = {}
+    for size in sizes:
+        stride = max(1, size // 2)
+        for start in range(0, max(n_tokens - size, 0) + 1, stride):
+            spans.setdefault((start, min(start + size, n_tokens)), size)
+        if n_tokens > size:
+            spans.setdefault((n_tokens - size, n_tokens), size)
+        else:
+            break
+    windows = []
+    for (start, end), size in sorted(spans.items()):
+        if end <= start:
+            continue
+        char_start, char_end = tokens.char_span(start, end)
+        if not mostly_covered(char_start, char_end, covered):
+            windows.append(Window(doc_no, start, end, char_start, char_end, size))
+    return windows
+
+
+def fit_range(passage_tokens: np.ndarray, sizes: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """The window sizes each passage is looked for in, as ``[low, high]`` per passage.
+
+    The highest is the smallest size at least 1.25x the passage (its words plus some
+    rewording); the lowest is 0.6x of it, since a reworded question is often shorter than
+    its passage (a question without its solution), while a window far wider than the text
+    dilutes its vector with the page around it.
+    """
+    lengths = np.asarray(passage_tokens, dtype=np.float64)
+    grid = np.asarray(sizes, dtype=np.float64)
+    at = np.searchsorted(grid, 1.25 * lengths, side="left")
+    high = grid[np.minimum(at, len(grid) - 1)]
+    return np.minimum(0.6 * lengths, high), high
+
+
+def find_candidates(
+    space: VectorSpace,
+    index: ReferenceIndex,
+    docs: Sequence[Document],
+    windows: list[Window],
+    top_k: int,
+    per_doc: int,
+) -> list[list[Candidate]]:
+    """Per document, its best (window, passage) pairs above the space's floor, best first.
+
+    A passage is paired with its best-fitting window only; the margin is taken over every
+    window's neighbours, so a page that sits about as close to several items gets small ones.
+    Pages send thousands of neighbours here, so it is all array work until the last few.
+    """
+    results: list[list[Candidate]] = [[] for _ in docs]
+    if not windows:
+        return results
+    vectors = space.window_vectors(docs, windows)
+    window_sizes = np.asarray([w.size for w in windows], dtype=np.int64)
+    parts = []  # (corpus number, row, passage, item, cosine) per neighbour
+    for number, corpus in enumerate(index.corpora):
+        rows, passages, scores = space.neighbours(corpus, vectors, window_sizes, top_k)
+        items = corpus.passages[passages, 0] if len(passages) else passages
+        parts.append((np.full(len(rows), number), rows, passages, items, scores))
+    corpus_no, rows, passages, items, scores = (np.concatenate(p) for p in zip(*parts, strict=True))
+    if len(rows) == 0:
+        return results
+    margins = cosine_margins(rows, corpus_no * (1 << 40) + items, scores, space.floor)
+    docs_of = np.asarray([w.doc for w in windows], dtype=np.int64)[rows]
+    # Best window per (document, corpus, passage), then the best pairs of each document.
+    order = np.lexsort((-scores, passages, corpus_no, docs_of))
+    key = np.stack([docs_of[order], corpus_no[order], passages[order]])
+    first = np.ones(len(order), dtype=bool)
+    first[1:] = np.any(key[:, 1:] != key[:, :-1], axis=0)
+    best = order[first]
+    best = best[np.lexsort((-scores[best], docs_of[best]))]
+    rank = np.arange(len(best)) - np.searchsorted(docs_of[best], docs_of[best], side="left")
+    for n in best[rank < per_doc]:
+        window = windows[int(rows[n])]
+        results[window.doc].append(
+            Candidate(
+                window,
+                index.corpora[int(corpus_no[n])],
+                int(passages[n]),
+                float(scores[n]),
+                float(margins[n]),
+            )
+        )
+    return results
+
+
+def cosine_margins(
+    rows: np.ndarray, items: np.ndarray, scores: np.ndarray, floor: float
+) -> np.ndarray:
+    """How far each neighbour's item stands above the best *other* item for the same window.
+
+    A reworded test item is far closer to its own item than to any other; an item of the same
+    style (a GSM8K train problem) sits about as close to several test items at once. Passages
+    of the same item do not compete with each other (an item counts with its best passage);
+    with no other item above ``floor`` the floor stands in for it, so neighbours below the
+    floor need not be passed in.
+    """
+    if len(rows) == 0:
+        return np.empty(0, dtype=np.float64)
+    pairs, pair_of = np.unique(np.stack([rows, items], axis=1), axis=0, return_inverse=True)
+    pair_of = pair_of.reshape(-1)
+    best = np.full(len(pairs), -np.inf)
+    np.maximum.at(best, pair_of, scores)
+    # Per window, its best and second-best item (pairs are sorted by window already).
+    order = np.lexsort((-best, pairs[:, 0]))
+    window_of = pairs[order, 0]
+    first = np.searchsorted(window_of, window_of, side="left")
+    last = len(order) - 1
+    second_at = np.minimum(first + 1, last)
+    has_second = (first + 1 <= last) & (window_of[second_at] == window_of)
+    top = best[order][first]
+    second = np.where(has_second, best[order][second_at], floor)
+    is_top = np.arange(len(order)) == first
+    rival = np.empty(len(pairs))
+    rival[order] = np.maximum(np.where(is_top, second, top), floor)
+    return (best - rival)[pair_of]
+
+
+def mostly_covered(start: int, end: int, covered: list[tuple[int, int]]) -> bool:
+    """True when verbatim evidence already explains nearly all of this window."""
+    length = max(end - start, 1)
+    overlap = sum(max(0, min(end, b) - max(start, a)) for a, b in covered)
+    return overlap / length >= 0.8
