@@ -221,14 +221,14 @@ def read_manifest(index_dir: Path) -> IndexManifest:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except UnicodeDecodeError as exc:
-        raise IndexCorruptError(f"{path} is damaged: not UTF-8 text; {REBUILD_HINT}") from exc
+        raise IndexCorruptError(f"{path} is damaged: not UTF-8 text; rebuild the index") from exc
     except json.JSONDecodeError as exc:
         raise IndexCorruptError(
-            f"{path} is damaged: not valid JSON ({exc.msg} at line {exc.lineno} "
-            f"column {exc.colno}); {REBUILD_HINT}"
+            f"{path} is damaged: not valid JSON ({exc.msg}: line {exc.lineno} "
+            f"column {exc.colno}); rebuild the index"
         ) from exc
     if not isinstance(data, dict):
-        raise IndexCorruptError(f"{path} is damaged: not a JSON object; {REBUILD_HINT}")
+        raise IndexCorruptError(f"{path} is damaged: not a JSON object; rebuild the index")
     version = data.get("format_version")
     if version != FORMAT_VERSION:
         raise IndexMismatchError(
@@ -238,7 +238,7 @@ def read_manifest(index_dir: Path) -> IndexManifest:
     try:
         return IndexManifest.from_dict(data)
     except StrictJsonError as exc:
-        raise IndexCorruptError(f"{path} is damaged: {exc}; {REBUILD_HINT}") from exc
+        raise IndexCorruptError(f"{path} is damaged: {exc}; rebuild the index") from exc
 
 
 def write_manifest(index_dir: Path, manifest: IndexManifest) -> None:
