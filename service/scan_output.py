@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import IO, Any
@@ -18,6 +17,7 @@ from rich.markup import escape
 
 from indexer.readers import FieldNames, Format, Record, Reject, RejectTally, Source, read_batches
 from indexer.readers.records import DEFAULT_FIELDS
+from service.progress import Rate, byte_bar
 from service.results import ScanResult
 
 _STYLE = {"keep": "green", "review": "yellow", "remove": "bold red"}
@@ -156,25 +156,13 @@ class ResultWriter:
 
 
 class _ScanProgress:
-    """tqdm over input bytes (an honest ETA for any input size), with documents/s shown."""
+    """Input bytes read, with documents/s shown."""
 
     def __init__(self, sources: Sequence[Source], enabled: bool):
-        from tqdm import tqdm
-
         sizes = [None if s.is_stdin else s.size() for s in sources] if enabled else []
         total = None if None in sizes else sum(sizes)  # type: ignore[arg-type]
-        self._bar = tqdm(
-            total=total,
-            unit="B",
-            unit_scale=True,
-            unit_divisor=1024,
-            desc="scanning",
-            file=sys.stderr,
-            disable=not enabled,
-            leave=False,
-        )
-        self._documents = 0
-        self._started = time.perf_counter()
+        self._bar = byte_bar(total, "scanning", enabled=enabled, leave=False)
+        self._documents = Rate()
 
     def __enter__(self) -> _ScanProgress:
         return self
@@ -184,10 +172,9 @@ class _ScanProgress:
         self._bar.close()
 
     def update(self, nbytes: int, documents: int) -> None:
-        self._documents += documents
-        elapsed = max(time.perf_counter() - self._started, 1e-9)
+        self._documents.add(documents)
         self._bar.set_postfix_str(
-            f"{self._documents / elapsed:,.1f} documents/s, {self._documents:,} documents",
+            f"{self._documents.per_second:,.1f} documents/s, {self._documents.count:,} documents",
             refresh=False,
         )
         self._bar.update(nbytes)

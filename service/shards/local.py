@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from indexer.readers import Source
+from service.progress import Rate, byte_bar
 from service.shards.layout import OutputLayout
 from service.shards.scan_batch import ScannerSpec
 from service.shards.task import ShardScanOptions, scan_shard
@@ -149,23 +150,11 @@ def _outcome(key: str, future: Future) -> ShardOutcome:
 
 
 class _ProgressBar:
-    """tqdm over input bytes (so the ETA is honest for any shard size) with records/s shown."""
+    """Input bytes scanned, with records/s and finished shards shown."""
 
     def __init__(self, total_bytes: int, shards: int, enabled: bool):
-        from tqdm import tqdm
-
-        self._bar = tqdm(
-            total=total_bytes,
-            unit="B",
-            unit_scale=True,
-            unit_divisor=1024,
-            desc="scan-shards",
-            file=sys.stderr,
-            disable=not enabled,
-            leave=True,
-        )
-        self._shards, self._finished, self._records = shards, 0, 0
-        self._started = time.perf_counter()
+        self._bar = byte_bar(total_bytes, "scan-shards", enabled=enabled, leave=True)
+        self._shards, self._finished, self._records = shards, 0, Rate()
 
     def __enter__(self) -> _ProgressBar:
         return self
@@ -181,7 +170,7 @@ class _ProgressBar:
             except queue.Empty:
                 break
             nbytes += delta_bytes
-            self._records += delta_records
+            self._records.add(delta_records)
         if nbytes:
             self._bar.update(nbytes)
         self._refresh()
@@ -191,9 +180,8 @@ class _ProgressBar:
         self._refresh()
 
     def _refresh(self) -> None:
-        elapsed = max(time.perf_counter() - self._started, 1e-9)
         self._bar.set_postfix_str(
-            f"{self._records / elapsed:,.0f} records/s, {self._records:,} records, "
+            f"{self._records.per_second:,.0f} records/s, {self._records.count:,} records, "
             f"shards {self._finished}/{self._shards}",
             refresh=False,
         )
