@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -86,19 +87,22 @@ def test_existing_index_is_not_overwritten_by_accident(tiny_index):
         build_index(tiny_index, [_quiz("quiz", ["another item entirely"])])
 
 
+def _edited_manifest(index: Path, original: dict, section: str, key: str, value) -> None:
+    data = json.loads(json.dumps(original))
+    data[section][key] = value
+    (index / "manifest.json").write_text(json.dumps(data))
+
+
 def test_scanner_refuses_an_index_built_with_another_model_or_settings(tiny_index):
     path = tiny_index / "manifest.json"
     original = json.loads(path.read_text())
+    normalization = {**original["settings"]["normalization"], "version": 999}
 
-    data = json.loads(json.dumps(original))
-    data["settings"]["normalization"]["version"] = 999
-    path.write_text(json.dumps(data))
+    _edited_manifest(tiny_index, original, "settings", "normalization", normalization)
     with pytest.raises(IndexMismatchError, match="normalization"):
         Scanner.load(tiny_index, settings=ScanSettings(tiers=("verbatim",)))
 
-    data = json.loads(json.dumps(original))
-    data["model"]["fingerprint"] = "sha256:" + "0" * 64
-    path.write_text(json.dumps(data))
+    _edited_manifest(tiny_index, original, "model", "fingerprint", "sha256:" + "0" * 64)
     with pytest.raises(IndexMismatchError, match="model weights"):
         Scanner.load(tiny_index)
 
@@ -110,9 +114,7 @@ def test_scanner_refuses_an_index_built_with_another_model_or_settings(tiny_inde
         scanner = Scanner.load(tiny_index, backend=backend)
         assert scanner.paraphrase.embedder.backend == backend
 
-    data = json.loads(json.dumps(original))
-    data["static_model"]["checksum"] = "sha256:" + "1" * 64
-    path.write_text(json.dumps(data))
+    _edited_manifest(tiny_index, original, "static_model", "checksum", "sha256:" + "1" * 64)
     with pytest.raises(IndexMismatchError, match="static model"):
         Scanner.load(tiny_index)
     path.write_text(json.dumps(original))
