@@ -72,10 +72,7 @@ def cached_passage_vectors(embedder: Embedder, index: ReferenceIndex):
         path = CACHE / "transformer-vectors" / f"{corpus.record.checksum[7:23]}.npy"
         if path.exists():
             return np.load(path)
-        texts = [
-            corpus.item_text(int(item))[int(a) : int(b)] for item, _, _, a, b in corpus.passages
-        ]
-        array = embedder.encode(texts)
+        array = embedder.encode([corpus.passage_text(p) for p in range(len(corpus.passages))])
         path.parent.mkdir(parents=True, exist_ok=True)
         np.save(path, array)
         return array

@@ -38,7 +38,7 @@ from indexer.static_embedding import (
     distilled_model_dir,
     weights_checksum,
 )
-from indexer.store import CorpusArrays, write_corpus_arrays
+from indexer.store import CorpusArrays, open_static_model, write_corpus_arrays
 from indexer.terms import TermBag, distinct_mass, term_bag
 from indexer.vector_index import build_vector_index, vector_index_kind
 
@@ -366,12 +366,7 @@ def add_corpora(
             raise ClearanceIndexError(
                 f"corpus {corpus.name!r} is already in {index_dir}; pass --replace to rebuild it"
             )
-    static = StaticEmbedder(index_dir / STATIC_DIR)
-    if weights_checksum(index_dir / STATIC_DIR) != manifest.static_checksum:
-        raise ClearanceIndexError(
-            f"{index_dir / STATIC_DIR} is not the static model this index was built with; "
-            "rebuild the index"
-        )
+    static = open_static_model(index_dir, manifest)
     for corpus in corpora:
         manifest = _add_one(index_dir, manifest, corpus, static, progress)
     return manifest

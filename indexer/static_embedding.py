@@ -15,7 +15,6 @@ vectors, and distillation on another CPU may round a few of them differently.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import shutil
@@ -23,6 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from indexer.files import sha256_of
 
 log = logging.getLogger(__name__)
 
@@ -55,11 +56,7 @@ def cache_root() -> Path:
 
 
 def weights_checksum(model_dir: Path) -> str:
-    digest = hashlib.sha256()
-    with (Path(model_dir) / _WEIGHTS).open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 22), b""):
-            digest.update(block)
-    return "sha256:" + digest.hexdigest()
+    return "sha256:" + sha256_of(Path(model_dir) / _WEIGHTS)
 
 
 def distilled_model_dir(

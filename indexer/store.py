@@ -201,6 +201,10 @@ class CorpusIndex:
     def passage_item(self, passage: int) -> int:
         return int(self.passages[passage, 0])
 
+    def passage_text(self, passage: int) -> str:
+        item, _, _, char_start, char_end = (int(v) for v in self.passages[passage])
+        return self.item_text(item)[char_start:char_end]
+
     def stem_mass(self, item: int) -> float:
         """Rare-term mass of the item's stem (its question without the options), worked out
         from the stored text on first use: only multiple-choice items that match ask for it."""
@@ -221,6 +225,17 @@ class CorpusIndex:
         return np.bincount(owners[other], minlength=len(grams)) > 0
 
 
+def open_static_model(index_dir: Path, manifest: IndexManifest) -> StaticEmbedder:
+    """The index's copy of its static model, refused unless it is the one its vectors came from."""
+    folder = Path(index_dir) / STATIC_DIR
+    if weights_checksum(folder) != manifest.static_checksum:
+        raise IndexMismatchError(
+            f"{folder}: the static model is not the one the index's vectors were made "
+            "with (checksum differs from manifest.json); rebuild the index"
+        )
+    return StaticEmbedder(folder)
+
+
 class ReferenceIndex:
     """A whole index folder: its manifest and every corpus in it.
 
@@ -239,13 +254,7 @@ class ReferenceIndex:
     def static_embedder(self) -> StaticEmbedder:
         """The static model the passages' candidate vectors came from (loaded on first use)."""
         if self._static is None:
-            folder = self.path / STATIC_DIR
-            if weights_checksum(folder) != self.manifest.static_checksum:
-                raise IndexMismatchError(
-                    f"{folder}: the static model is not the one the index's vectors were made "
-                    "with (checksum differs from manifest.json); rebuild the index"
-                )
-            self._static = StaticEmbedder(folder)
+            self._static = open_static_model(self.path, self.manifest)
         return self._static
 
     @classmethod

@@ -32,8 +32,6 @@ from service.policy import Policy
 from service.results import Evidence, Method, NearMiss
 from service.scoring import ItemEvidence
 from service.verifier import (
-    BEST_POSSIBLE,
-    REF_TOKENS_CAP,
     PairVerifier,
     ReferenceView,
     Verifier,
@@ -199,41 +197,23 @@ class ParaphraseMatcher:
         """
         if not candidates:
             return candidates
-        fractions = {}
-        rows = []
-        for candidate in candidates:
-            corpus = candidate.corpus
-            if corpus.name not in fractions:
-                fractions[corpus.name] = page_term_fractions(doc, corpus)
-            reference = self._reference(corpus, candidate.passage)
-            rows.append(
-                {
-                    **BEST_POSSIBLE,
-                    "term_recall": float(fractions[corpus.name][candidate.passage]),
-                    "number_recall": 1.0,
-                    "entity_recall": 1.0,
-                    "has_numbers": reference.has_numbers,
-                    "has_entities": reference.has_entities,
-                    "ref_tokens": float(min(reference.prose_tokens, REF_TOKENS_CAP)),
-                    "is_code": float(reference.mode is TextMode.CODE),
-                    "cosine_margin": candidate.margin,
-                }
+        shares = _page_shares(doc, candidates)
+        rows = [
+            optimistic(
+                WindowSignals.page_bound(self._reference(c.corpus, c.passage), float(share)),
+                c.margin,
             )
+            for c, share in zip(candidates, shares, strict=True)
+        ]
         bound = self.verifier.probabilities(rows)
         return [c for c, b in zip(candidates, bound, strict=True) if self._passable(b, c)]
 
     def _collectable(self, doc: Document, candidates: list[Candidate]) -> list[Candidate]:
         """What verifier training collects: without a model yet to bound probabilities, the
         candidates whose passage has a fair share of its rare vocabulary in the page."""
-        fractions: dict[str, np.ndarray] = {}
-        kept = []
-        for candidate in candidates:
-            corpus = candidate.corpus
-            if corpus.name not in fractions:
-                fractions[corpus.name] = page_term_fractions(doc, corpus)
-            if fractions[corpus.name][candidate.passage] >= self.settings.collect_min_term_fraction:
-                kept.append(candidate)
-        return kept
+        shares = _page_shares(doc, candidates)
+        floor = self.settings.collect_min_term_fraction
+        return [c for c, share in zip(candidates, shares, strict=True) if share >= floor]
 
     def _signals(self, docs: list[Document], candidate: Candidate) -> WindowSignals:
         window = candidate.window
@@ -419,6 +399,18 @@ class ParaphraseMatcher:
 
 # Transformer vectors of passages kept per scanner: about 12 MB of 384-d float32.
 PASSAGE_CACHE = 8192
+
+
+def _page_shares(doc: Document, candidates: list[Candidate]) -> np.ndarray:
+    """``page_term_fractions`` of each candidate's passage (worked out once per corpus)."""
+    fractions: dict[str, np.ndarray] = {}
+    shares = np.empty(len(candidates), dtype=np.float64)
+    for n, candidate in enumerate(candidates):
+        corpus = candidate.corpus
+        if corpus.name not in fractions:
+            fractions[corpus.name] = page_term_fractions(doc, corpus)
+        shares[n] = fractions[corpus.name][candidate.passage]
+    return shares
 
 
 def page_term_fractions(doc: Document, corpus: CorpusIndex) -> np.ndarray:

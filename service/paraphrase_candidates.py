@@ -12,6 +12,7 @@ exhaustive baseline ``benchmarks/paraphrase.py`` measures the static stage again
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -51,17 +52,19 @@ class Candidate:
 Neighbours = tuple[np.ndarray, np.ndarray, np.ndarray]  # window rows, passages, cosines
 
 
-class VectorSpace:
+class VectorSpace(ABC):
     """Where windows and passages are compared: static vectors, or the transformer's."""
 
     floor: float
     sizes: tuple[int, ...]
 
+    @abstractmethod
     def window_vectors(self, docs: Sequence[Document], windows: list[Window]) -> np.ndarray:
-        raise NotImplementedError
+        """One vector per window, rows in the order of ``windows``."""
 
+    @abstractmethod
     def passage_index(self, corpus: CorpusIndex) -> faiss.Index:
-        raise NotImplementedError
+        """The corpus's passage vectors, row i = passage i."""
 
     def neighbours(
         self, corpus: CorpusIndex, vectors: np.ndarray, sizes: np.ndarray, k: int
@@ -188,10 +191,7 @@ class TransformerSpace(VectorSpace):
         self._indexes: dict[str, faiss.Index] = {}
 
     def _embed_passages(self, corpus: CorpusIndex) -> np.ndarray:
-        texts = []
-        for item, _, _, start, end in corpus.passages:
-            texts.append(corpus.item_text(int(item))[int(start) : int(end)])
-        return self.embedder.encode(texts)
+        return self.embedder.encode([corpus.passage_text(p) for p in range(len(corpus.passages))])
 
     def window_vectors(self, docs: Sequence[Document], windows: list[Window]) -> np.ndarray:
         texts = [docs[w.doc].text[w.char_start : w.char_end] for w in windows]

@@ -69,6 +69,7 @@ class Scanner:
         policy: Policy | None = None,
         settings: ScanSettings | None = None,
         embedder: Embedder | None = None,
+        backend: str | None = None,
     ):
         self.index = index
         self.policy = policy or Policy()
@@ -80,9 +81,10 @@ class Scanner:
         )
         self.paraphrase = None
         if "paraphrase" in self.settings.tiers:
-            embedder = embedder or Embedder(
-                index.manifest.settings.embedding, self.settings.threads
-            )
+            embedding = index.manifest.settings.embedding
+            if backend:
+                embedding = replace(embedding, backend=backend)
+            embedder = embedder or Embedder(embedding, self.settings.threads)
             self.paraphrase = ParaphraseMatcher(
                 index, self.policy, embedder, self.settings.paraphrase
             )
@@ -127,10 +129,7 @@ class Scanner:
         check_compatible(index.manifest, expected, fingerprint)
         if "paraphrase" in settings.tiers:
             index.static_embedder  # noqa: B018 - checks the static model before any scan
-        if embedder is None and "paraphrase" in settings.tiers:
-            embedding = replace(built.embedding, backend=backend or built.embedding.backend)
-            embedder = Embedder(embedding, settings.threads)
-        return cls(index, policy=policy, settings=settings, embedder=embedder)
+        return cls(index, policy=policy, settings=settings, embedder=embedder, backend=backend)
 
     def scan(self, text: str, *, doc_id: str | None = None) -> ScanResult:
         """Scan one document."""

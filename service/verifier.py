@@ -242,6 +242,20 @@ class WindowSignals:
     ref_tokens: float
     is_code: float
 
+    @classmethod
+    def page_bound(cls, ref: ReferenceView, page_term_share: float) -> WindowSignals:
+        """The most any window of a page could show: its share of the passage's rare-term mass
+        is at most the page's, and numbers and names may all be there."""
+        return cls(
+            term_recall=page_term_share,
+            number_recall=1.0,
+            entity_recall=1.0,
+            has_numbers=ref.has_numbers,
+            has_entities=ref.has_entities,
+            ref_tokens=_ref_tokens(ref),
+            is_code=float(ref.mode is TextMode.CODE),
+        )
+
     def as_dict(self) -> dict[str, float]:
         return {
             "term_recall": self.term_recall,
@@ -252,6 +266,12 @@ class WindowSignals:
             "ref_tokens": self.ref_tokens,
             "is_code": self.is_code,
         }
+
+
+def _ref_tokens(ref: ReferenceView) -> float:
+    # A short reference ("Can you teach an old dog new tricks?") is alluded to by ordinary
+    # pages; the same similarity to a long one is stronger evidence.
+    return float(min(len(ref.prose), REF_TOKENS_CAP))
 
 
 def window_signals(
@@ -277,9 +297,7 @@ def window_signals(
         entity_recall=entity_recall,
         has_numbers=ref.has_numbers,
         has_entities=ref.has_entities,
-        # A short reference ("Can you teach an old dog new tricks?") is alluded to by ordinary
-        # pages; the same similarity to a long one is stronger evidence.
-        ref_tokens=float(min(len(ref.prose), REF_TOKENS_CAP)),
+        ref_tokens=_ref_tokens(ref),
         is_code=float(ref.mode is TextMode.CODE),
     )
 
