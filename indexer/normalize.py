@@ -109,9 +109,17 @@ def tokenize(
             starts.append(start)
             ends.append(end)
     else:
+        lower = settings.casefold
         for match in pattern.finditer(text):
             start, end = match.span()
-            folded = _fold(match.group(), settings)
+            token = match.group()
+            if token.isascii():
+                # The same as _fold for ASCII (no composition, no accents; casefold is lower).
+                tokens.append(token.lower() if lower else token)
+                starts.append(start)
+                ends.append(end)
+                continue
+            folded = _fold(token, settings)
             if pattern.fullmatch(folded):
                 tokens.append(folded)
                 starts.append(start)

@@ -53,10 +53,28 @@ def term_weight(token: str, settings: TermSettings) -> float:
     return min(settings.max_weight, settings.ceiling_zipf - zipf)
 
 
+# Weights by token, per settings: a page repeats its words, and wordfreq's lookup plus the
+# checks above cost microseconds a token, which pages of 500 tokens times every corpus add up.
+_WEIGHT_TABLES: dict[TermSettings, dict[str, float]] = {}
+_WEIGHT_TABLE_LIMIT = 1 << 20
+
+
+def _weight_table(settings: TermSettings) -> dict[str, float]:
+    table = _WEIGHT_TABLES.get(settings)
+    if table is None or len(table) > _WEIGHT_TABLE_LIMIT:
+        table = _WEIGHT_TABLES[settings] = {}
+    return table
+
+
 def term_weights(tokens: list[str], settings: TermSettings) -> np.ndarray:
-    return np.fromiter(
-        (term_weight(t, settings) for t in tokens), dtype=np.float32, count=len(tokens)
-    )
+    table = _weight_table(settings)
+    out = np.empty(len(tokens), dtype=np.float32)
+    for n, token in enumerate(tokens):
+        weight = table.get(token)
+        if weight is None:
+            weight = table[token] = term_weight(token, settings)
+        out[n] = weight
+    return out
 
 
 def distinct_mass(tokens: list[str], settings: TermSettings) -> float:
@@ -65,7 +83,8 @@ def distinct_mass(tokens: list[str], settings: TermSettings) -> float:
     This is how much a matched region says: "at the end of the first" weighs nothing, a test
     question's numbers and nouns weigh a lot.
     """
-    return float(sum(term_weight(t, settings) for t in set(tokens)))
+    distinct = list(set(tokens))
+    return float(term_weights(distinct, settings).sum()) if distinct else 0.0
 
 
 _SMALL = [

@@ -9,6 +9,7 @@ import numpy as np
 from indexer.fingerprints import ngram_hashes, token_hashes
 from indexer.manifest import IndexSettings
 from indexer.normalize import TextMode, TokenizedText, tokenize
+from indexer.terms import term_weights
 
 
 @dataclass
@@ -19,6 +20,7 @@ class Document:
     _tokens: dict[TextMode, TokenizedText] = field(default_factory=dict, repr=False)
     _token_hashes: dict[TextMode, np.ndarray] = field(default_factory=dict, repr=False)
     _grams: dict[tuple[TextMode, int], np.ndarray] = field(default_factory=dict, repr=False)
+    _term_weights: np.ndarray | None = field(default=None, repr=False)
 
     def tokens(self, mode: TextMode) -> TokenizedText:
         if mode not in self._tokens:
@@ -38,6 +40,13 @@ class Document:
         if key not in self._grams:
             self._grams[key] = ngram_hashes(self.token_hashes(mode), length)
         return self._grams[key]
+
+    def term_weights(self) -> np.ndarray:
+        """Rare-term weight of each prose token (``indexer.terms``)."""
+        if self._term_weights is None:
+            tokens = self.tokens(TextMode.PROSE).tokens
+            self._term_weights = term_weights(tokens, self.settings.terms)
+        return self._term_weights
 
     def snippet(self, start: int, end: int, limit: int = 200) -> str:
         """The span's text on one line, cut in the middle when long."""

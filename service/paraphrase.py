@@ -19,12 +19,13 @@ import numpy as np
 from indexer.embedding import Embedder
 from indexer.normalize import TextMode
 from indexer.store import CorpusIndex, ReferenceIndex, posting_ranges, posting_rows
-from indexer.terms import term_weights
+from indexer.terms import TermSettings
 from service.document import Document
 from service.paraphrase_candidates import (
     Candidate,
     StaticSpace,
     VectorSpace,
+    Window,
     document_windows,
     find_candidates,
 )
@@ -37,7 +38,9 @@ from service.verifier import (
     Verifier,
     WindowSignals,
     optimistic,
+    page_bound_rows,
     pair_features,
+    window_bounds,
     window_signals,
 )
 
@@ -136,22 +139,20 @@ class ParaphraseMatcher:
             self.settings.top_k,
             self.settings.max_candidates_per_doc,
         )
-        sieve = self._hopeful if self.observer is None else self._collectable
-        candidates = [sieve(doc, per_doc) for doc, per_doc in zip(docs, candidates, strict=True)]
-        flat = [c[: self.settings.max_pairs_per_doc] for c in candidates]
-        flat = [c for per_doc in flat for c in per_doc]
-        signals = [self._signals(docs, c) for c in flat]
-        if self.observer is None:
-            # Three sieves, each exact because the verifier is monotone: signals that need no
-            # alignment, then alignment, then the transformer.
-            bound = self.verifier.probabilities(
-                [optimistic(sig, c.margin) for sig, c in zip(signals, flat, strict=True)]
-            )
-            kept = [n for n, c in enumerate(flat) if self._passable(bound[n], c)]
+        collecting = self.observer is not None
+        cap = self.settings.max_pairs_per_doc
+        if collecting:
+            chosen = [self._collectable(d, c)[:cap] for d, c in zip(docs, candidates, strict=True)]
         else:
-            kept = list(range(len(flat)))
+            chosen = [self._hopeful(d, c) for d, c in zip(docs, candidates, strict=True)]
+        flat = [c for per_doc in chosen for c in per_doc]
+        facts = _WindowFacts(docs, self.index.manifest.settings.terms)
+        signals = [self._signals(facts, c) for c in flat]
+        # Three sieves, each exact because the verifier is monotone: the page's arrays (above),
+        # the window's own signals and bounds, then alignment; the transformer runs last.
+        kept = list(range(len(flat))) if collecting else self._window_sieve(facts, flat, signals)
         pairs = [self._pair(docs, flat[n], signals[n]) for n in kept]
-        if self.observer is None:
+        if not collecting:
             pairs = self._could_pass(pairs)
         self._add_transformer_cosines(docs, pairs)
         results: list[list[ItemEvidence]] = [[] for _ in docs]
@@ -171,10 +172,12 @@ class ParaphraseMatcher:
         if near_misses:
             scored = {id(p.candidate): p for p in pairs}
             every = [
-                scored.get(id(c)) or _Pair(c, self._reference(c.corpus, c.passage), {}, (0, 0))
-                for c in flat
+                (scored.get(id(c)) or _Pair(c, self._reference(c.corpus, c.passage), {}, (0, 0)), s)
+                for per_doc in _first(chosen, flat, cap)
+                for c, n in per_doc
+                for s in [signals[n]]
             ]
-            self._near_misses(docs, every, signals, results, misses, near_misses)
+            self._near_misses(docs, every, results, misses, near_misses)
         return results, misses
 
     def _covered(self, found: list[ItemEvidence]) -> list[tuple[int, int]]:
@@ -197,16 +200,37 @@ class ParaphraseMatcher:
         """
         if not candidates:
             return candidates
-        shares = _page_shares(doc, candidates)
-        rows = [
-            optimistic(
-                WindowSignals.page_bound(self._reference(c.corpus, c.passage), float(share)),
-                c.margin,
-            )
-            for c, share in zip(candidates, shares, strict=True)
-        ]
-        bound = self.verifier.probabilities(rows)
+        code = np.asarray([c.corpus.record.mode is TextMode.CODE for c in candidates])
+        ref_tokens = np.asarray([c.corpus.passage_prose_tokens[c.passage] for c in candidates])
+        margins = np.asarray([c.margin for c in candidates])
+        rows = page_bound_rows(_page_shares(doc, candidates), ref_tokens, code, margins)
+        bound = self.verifier.probabilities_of(rows.reshape(-1, rows.shape[-1]))
+        bound = bound.reshape(rows.shape[:2]).max(axis=0)
         return [c for c, b in zip(candidates, bound, strict=True) if self._passable(b, c)]
+
+    def _window_sieve(
+        self, facts: _WindowFacts, candidates: list[Candidate], signals: list[WindowSignals]
+    ) -> list[int]:
+        """The candidates that could pass on their window's signals and bounds (every
+        alignment and embedding signal at its best otherwise), at most ``max_pairs_per_doc``
+        of each document, best static cosine first."""
+        rows = []
+        for candidate, signal in zip(candidates, signals, strict=True):
+            window = candidate.window
+            reference = self._reference(candidate.corpus, candidate.passage)
+            known = window_bounds(facts.tokens(window), reference, facts.docs[window.doc].text)
+            rows.append(optimistic(signal, candidate.margin, **known))
+        bound = self.verifier.probabilities(rows)
+        kept: list[int] = []
+        taken: dict[int, int] = {}
+        for n, candidate in enumerate(candidates):
+            doc = candidate.window.doc
+            if taken.get(doc, 0) < self.settings.max_pairs_per_doc and self._passable(
+                bound[n], candidate
+            ):
+                taken[doc] = taken.get(doc, 0) + 1
+                kept.append(n)
+        return kept
 
     def _collectable(self, doc: Document, candidates: list[Candidate]) -> list[Candidate]:
         """What verifier training collects: without a model yet to bound probabilities, the
@@ -215,14 +239,14 @@ class ParaphraseMatcher:
         floor = self.settings.collect_min_term_fraction
         return [c for c, share in zip(candidates, shares, strict=True) if share >= floor]
 
-    def _signals(self, docs: list[Document], candidate: Candidate) -> WindowSignals:
+    def _signals(self, facts: _WindowFacts, candidate: Candidate) -> WindowSignals:
         window = candidate.window
-        tokens = docs[window.doc].tokens(TextMode.PROSE).tokens
         reference = self._reference(candidate.corpus, candidate.passage)
         return window_signals(
-            tokens[window.token_start : window.token_end],
+            facts.tokens(window),
             reference,
             self.index.manifest.settings.terms,
+            window_terms=facts.terms(window),
         )
 
     def _passable(self, probability: float, candidate: Candidate) -> bool:
@@ -303,21 +327,21 @@ class ParaphraseMatcher:
     def _near_misses(
         self,
         docs: list[Document],
-        pairs: list[_Pair],
-        signals: list[WindowSignals],
+        pairs: list[tuple[_Pair, WindowSignals]],
         results: list[list[ItemEvidence]],
         misses: list[list[NearMiss]],
         count: int,
     ) -> None:
         """The best unaccepted pairs of each document with no accepted one, for people.
 
-        ``pairs`` is every candidate, best static cosine first per document. Those ruled out
+        ``pairs`` is every candidate with its window signals, best static cosine first per
+        document. Those ruled out
         before the transformer ran are aligned and embedded now, only for these few, so a
         reviewer sees real cosines and the probability that fell short.
         """
         chosen: list[_Pair] = []
         taken: dict[int, int] = {}
-        for pair, signal in zip(pairs, signals, strict=True):
+        for pair, signal in pairs:
             if results[pair.doc] or taken.get(pair.doc, 0) >= count:
                 continue
             taken[pair.doc] = taken.get(pair.doc, 0) + 1
@@ -421,7 +445,7 @@ def page_term_fractions(doc: Document, corpus: CorpusIndex) -> np.ndarray:
     tokens = doc.tokens(TextMode.PROSE)
     if len(table) == 0 or len(tokens) == 0:
         return out
-    weights = term_weights(tokens.tokens, doc.settings.terms)
+    weights = doc.term_weights()
     present = weights > 0
     terms, first = np.unique(doc.token_hashes(TextMode.PROSE)[present], return_index=True)
     low, counts = posting_ranges(table, terms)
@@ -434,3 +458,37 @@ def page_term_fractions(doc: Document, corpus: CorpusIndex) -> np.ndarray:
         owners, weights=np.repeat(weights[present][first], counts), minlength=len(out)
     )
     return mass / np.maximum(corpus.passage_term_mass, 1e-6)
+
+
+def _first(
+    chosen: list[list[Candidate]], flat: list[Candidate], count: int
+) -> list[list[tuple[Candidate, int]]]:
+    """Per document, its first ``count`` candidates with their positions in ``flat``."""
+    out, at = [], 0
+    for per_doc in chosen:
+        out.append([(c, at + n) for n, c in enumerate(per_doc[:count])])
+        at += len(per_doc)
+    return out
+
+
+class _WindowFacts:
+    """Tokens and weighted-term hashes of the windows of one batch, each worked out once
+    however many passages a window is a candidate for."""
+
+    def __init__(self, docs: list[Document], settings: TermSettings):
+        self.docs = docs
+        self.settings = settings
+        self._terms: dict[tuple[int, int, int], np.ndarray] = {}
+
+    def tokens(self, window: Window) -> list[str]:
+        tokens = self.docs[window.doc].tokens(TextMode.PROSE).tokens
+        return tokens[window.token_start : window.token_end]
+
+    def terms(self, window: Window) -> np.ndarray:
+        key = (window.doc, window.token_start, window.token_end)
+        if key not in self._terms:
+            doc = self.docs[window.doc]
+            weights = doc.term_weights()[window.token_start : window.token_end]
+            hashes = doc.token_hashes(TextMode.PROSE)[window.token_start : window.token_end]
+            self._terms[key] = np.unique(hashes[weights > 0])
+        return self._terms[key]

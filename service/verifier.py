@@ -21,6 +21,7 @@ from importlib import resources
 from itertools import pairwise
 from typing import Any, Protocol
 
+import numba
 import numpy as np
 from rapidfuzz import fuzz
 from rapidfuzz.distance import Indel
@@ -124,12 +125,20 @@ class ReferenceView:
         return len(self.prose)
 
     @cached_property
+    def numbers(self) -> frozenset[str]:
+        return numbers_in(self.prose.tokens)
+
+    @cached_property
+    def entities(self) -> frozenset[str]:
+        return frozenset(_entities(self.text))
+
+    @cached_property
     def has_numbers(self) -> float:
-        return float(bool(numbers_in(self.prose.tokens)))
+        return float(bool(self.numbers))
 
     @cached_property
     def has_entities(self) -> float:
-        return float(bool(_entities(self.text)))
+        return float(bool(self.entities))
 
 
 def _entities(text: str) -> set[str]:
@@ -242,20 +251,6 @@ class WindowSignals:
     ref_tokens: float
     is_code: float
 
-    @classmethod
-    def page_bound(cls, ref: ReferenceView, page_term_share: float) -> WindowSignals:
-        """The most any window of a page could show: its share of the passage's rare-term mass
-        is at most the page's, and numbers and names may all be there."""
-        return cls(
-            term_recall=page_term_share,
-            number_recall=1.0,
-            entity_recall=1.0,
-            has_numbers=ref.has_numbers,
-            has_entities=ref.has_entities,
-            ref_tokens=_ref_tokens(ref),
-            is_code=float(ref.mode is TextMode.CODE),
-        )
-
     def as_dict(self) -> dict[str, float]:
         return {
             "term_recall": self.term_recall,
@@ -275,16 +270,21 @@ def _ref_tokens(ref: ReferenceView) -> float:
 
 
 def window_signals(
-    window_tokens: list[str], ref: ReferenceView, term_settings: TermSettings
+    window_tokens: list[str],
+    ref: ReferenceView,
+    term_settings: TermSettings,
+    window_terms: np.ndarray | None = None,
 ) -> WindowSignals:
-    window_bag = term_bag(window_tokens, term_settings)
-    shared = np.isin(ref.terms.hashes, window_bag.hashes)
+    """``window_terms``: hashes of the window's weighted tokens, when the page has them."""
+    if window_terms is None:
+        window_terms = term_bag(window_tokens, term_settings).hashes
+    shared = np.isin(ref.terms.hashes, window_terms)
     term_recall = float(ref.terms.weights[shared].sum() / ref.terms.mass) if ref.terms.mass else 0.0
-    ref_numbers = numbers_in(ref.prose.tokens)
+    ref_numbers = ref.numbers
     number_recall = (
         len(ref_numbers & numbers_in(window_tokens)) / len(ref_numbers) if ref_numbers else 1.0
     )
-    ref_entities = _entities(ref.text)
+    ref_entities = ref.entities
     window_words = set(window_tokens)
     entity_recall = (
         sum(1 for e in ref_entities if e in window_words) / len(ref_entities)
@@ -314,13 +314,78 @@ BEST_POSSIBLE = {
     "length_ratio": 1.0,
     "code_structure": 1.0,
     "item_structure": 1.0,
-    "example_mass": EXAMPLE_MASS_CAP,
+    "example_mass": 1.0,
 }
+# A prose passage's code signals are known before alignment: it has no code shape.
+_PROSE_KNOWN = {"code_structure": 0.0, "item_structure": 0.0}
 
 
-def optimistic(signals: WindowSignals, cosine_margin: float) -> dict[str, float]:
-    """Every feature, those that need alignment or embeddings at their best value."""
-    return {**BEST_POSSIBLE, **signals.as_dict(), "cosine_margin": cosine_margin}
+def optimistic(signals: WindowSignals, cosine_margin: float, **known: float) -> dict[str, float]:
+    """Every feature, those that need alignment or embeddings at their best value unless
+    ``known`` (an exact value or a bound on it) says otherwise."""
+    prose = _PROSE_KNOWN if not signals.is_code else {}
+    return {
+        **BEST_POSSIBLE,
+        **prose,
+        **known,
+        **signals.as_dict(),
+        "cosine_margin": cosine_margin,
+    }
+
+
+def window_bounds(window_tokens: list[str], ref: ReferenceView, doc_text: str) -> dict[str, float]:
+    """Bounds on alignment signals that the window alone gives: the aligned span lies inside
+    it, so it holds no more of the reference's word pairs than the window does and is no
+    longer than it; a program's whole-item shape is the page's, known already."""
+    bounds = {
+        "bigram_overlap": _bigram_overlap(ref.prose.tokens, window_tokens),
+        "length_ratio": min(len(window_tokens), len(ref.prose)) / max(len(ref.prose), 1),
+    }
+    if ref.mode is TextMode.CODE:
+        bounds["item_structure"] = item_structure(ref, doc_text)
+    return bounds
+
+
+def page_bound_rows(
+    term_share: np.ndarray,
+    ref_tokens: np.ndarray,
+    is_code: np.ndarray,
+    cosine_margin: np.ndarray,
+) -> np.ndarray:
+    """Feature rows bounding what any window of a page could score against each passage,
+    from arrays alone (no passage text): the window's share of the passage's rare-term mass is
+    at most the page's, its numbers and names may all be there, and the two facts about the
+    passage that need its text (does it state numbers, names) are tried both ways.
+
+    Shape (4, n, features): the bound is the largest of the four probabilities.
+    """
+    n = len(term_share)
+    code = np.asarray(is_code, dtype=np.float64)
+    columns: dict[str, np.ndarray | float] = {
+        **BEST_POSSIBLE,
+        "code_structure": code,
+        "item_structure": code,
+        "term_recall": term_share,
+        "number_recall": 1.0,
+        "entity_recall": 1.0,
+        "ref_tokens": np.minimum(ref_tokens, REF_TOKENS_CAP),
+        "is_code": code,
+        "cosine_margin": cosine_margin,
+    }
+    return np.stack(
+        [
+            feature_matrix({**columns, "has_numbers": numbers, "has_entities": names}, n)
+            for numbers in (0.0, 1.0)
+            for names in (0.0, 1.0)
+        ]
+    )
+
+
+def feature_matrix(columns: dict[str, np.ndarray | float], rows: int) -> np.ndarray:
+    x = np.empty((rows, len(FEATURES)), dtype=np.float64)
+    for n, name in enumerate(FEATURES):
+        x[:, n] = columns[name]
+    return x
 
 
 def pair_features(
@@ -395,6 +460,10 @@ class Verifier(Protocol):
 
     def probabilities(self, rows: list[dict[str, float]]) -> np.ndarray: ...
 
+    def probabilities_of(self, x: np.ndarray) -> np.ndarray:
+        """Rows of ``FEATURES`` as a matrix."""
+        ...
+
     def accepts(self, probability: float, mode: TextMode) -> bool: ...
 
 
@@ -435,35 +504,75 @@ class Tree:
 
 
 @dataclass(frozen=True)
-class _StackedTrees:
-    """Every tree's node arrays padded to one width: row t is tree t."""
+class _FlatTrees:
+    """Every tree's nodes in one array, addressed globally, with leaves that point at
+    themselves (threshold +inf): ``depth`` steps from a root end on the row's leaf."""
 
+    roots: np.ndarray
     feature: np.ndarray
     threshold: np.ndarray
     left: np.ndarray
     right: np.ndarray
     value: np.ndarray
-    leaf: np.ndarray
     depth: int
 
     @classmethod
-    def of(cls, trees: tuple[Tree, ...]) -> _StackedTrees:
-        width = max((len(t.leaf) for t in trees), default=1)
-        shape = (len(trees), width)
-        arrays = {
-            "feature": np.zeros(shape, dtype=np.int64),
-            "threshold": np.zeros(shape, dtype=np.float64),
-            "left": np.zeros(shape, dtype=np.int64),
-            "right": np.zeros(shape, dtype=np.int64),
-            "value": np.zeros(shape, dtype=np.float64),
-            "leaf": np.ones(shape, dtype=bool),
-        }
-        for row, tree in enumerate(trees):
-            for name, array in arrays.items():
-                values = getattr(tree, name)
-                array[row, : len(values)] = values
-        # A path visits at most as many nodes as a tree has.
-        return cls(**arrays, depth=width)
+    def of(cls, trees: tuple[Tree, ...]) -> _FlatTrees:
+        sizes = np.asarray([len(t.leaf) for t in trees], dtype=np.int64)
+        roots = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
+        feature, threshold, left, right, value = [], [], [], [], []
+        for root, tree in zip(roots.tolist(), trees, strict=True):
+            for node, leaf in enumerate(tree.leaf):
+                feature.append(0 if leaf else tree.feature[node])
+                threshold.append(np.inf if leaf else tree.threshold[node])
+                left.append(root + node if leaf else root + tree.left[node])
+                right.append(root + node if leaf else root + tree.right[node])
+                value.append(tree.value[node])
+        return cls(
+            roots=roots,
+            feature=np.asarray(feature, dtype=np.int64),
+            threshold=np.asarray(threshold, dtype=np.float64),
+            left=np.asarray(left, dtype=np.int64),
+            right=np.asarray(right, dtype=np.int64),
+            value=np.asarray(value, dtype=np.float64),
+            depth=max((_depth(t) for t in trees), default=0),
+        )
+
+    def raw(self, x: np.ndarray) -> np.ndarray:
+        out = np.zeros(len(x), dtype=np.float64)
+        _walk(
+            np.ascontiguousarray(x, dtype=np.float64),
+            self.roots,
+            self.feature,
+            self.threshold,
+            self.left,
+            self.right,
+            self.value,
+            self.depth,
+            out,
+        )
+        return out
+
+
+@numba.njit(cache=True, nogil=True)
+def _walk(x, roots, feature, threshold, left, right, value, depth, out):  # pragma: no cover
+    # Compiled: a page's sieve asks for thousands of rows times 150 trees, which array code
+    # could only do with gathers that cost more than the walk itself.
+    for row in range(x.shape[0]):
+        total = 0.0
+        for root in roots:
+            at = root
+            for _ in range(depth):
+                go_right = np.int64(x[row, feature[at]] > threshold[at])
+                at = left[at] + go_right * (right[at] - left[at])
+            total += value[at]
+        out[row] = total
+
+
+def _depth(tree: Tree, node: int = 0) -> int:
+    if tree.leaf[node]:
+        return 0
+    return 1 + max(_depth(tree, tree.left[node]), _depth(tree, tree.right[node]))
 
 
 @dataclass(frozen=True)
@@ -522,23 +631,16 @@ class PairVerifier:
     def probabilities(self, rows: list[dict[str, float]]) -> np.ndarray:
         """The probability of each row of features, every tree walked at once in numpy: a
         page's candidates cost one pass, not one Python loop over 150 trees each."""
-        if not rows:
-            return np.empty(0, dtype=np.float64)
         x = np.array([[row[name] for name in FEATURES] for row in rows], dtype=np.float64)
-        nodes = self._nodes
-        trees = np.arange(len(self.trees))[None, :]
-        at = np.zeros((len(rows), len(self.trees)), dtype=np.int64)
-        samples = np.arange(len(rows))[:, None]
-        for _ in range(nodes.depth):
-            leaf = nodes.leaf[trees, at]
-            if leaf.all():
-                break
-            left = x[samples, nodes.feature[trees, at]] <= nodes.threshold[trees, at]
-            step = np.where(left, nodes.left[trees, at], nodes.right[trees, at])
-            at = np.where(leaf, at, step)
-        raw = self.baseline + nodes.value[trees, at].sum(axis=1)
+        return self.probabilities_of(x.reshape(len(rows), len(FEATURES)))
+
+    def probabilities_of(self, x: np.ndarray) -> np.ndarray:
+        rows = np.arange(len(x))
+        if not len(rows):
+            return np.empty(0, dtype=np.float64)
+        raw = self.baseline + self._nodes.raw(x)
         return 1.0 / (1.0 + np.exp(-raw))
 
     @cached_property
-    def _nodes(self) -> _StackedTrees:
-        return _StackedTrees.of(self.trees)
+    def _nodes(self) -> _FlatTrees:
+        return _FlatTrees.of(self.trees)

@@ -87,6 +87,9 @@ class RejectAll:
     def probabilities(self, rows: list[dict[str, float]]) -> np.ndarray:
         return np.zeros(len(rows))
 
+    def probabilities_of(self, x: np.ndarray) -> np.ndarray:
+        return np.zeros(len(x))
+
     def accepts(self, probability: float, mode: TextMode) -> bool:
         return False
 

@@ -181,3 +181,83 @@ def test_decisions_do_not_depend_on_the_backend(small_index, small_corpora, web_
     assert [[m.ref_id for m in r.matches] for r in fp32] == [
         [m.ref_id for m in r.matches] for r in bf16
     ]
+
+
+def test_every_sieve_bounds_the_probability_of_the_pairs_it_drops(scanner, small_corpora, web_docs):
+    """The three sieves lose nothing only if each bound is at least the pair's real
+    probability: checked on every candidate of pages with hidden rewordings and plain pages,
+    each one aligned and embedded whatever its bounds say."""
+    from indexer.normalize import TextMode
+    from service.document import Document
+    from service.paraphrase import _OPTIMISTIC, _page_shares, _WindowFacts
+    from service.paraphrase_candidates import document_windows, find_candidates
+    from service.verifier import optimistic, page_bound_rows, window_bounds
+
+    matcher = scanner.paraphrase
+    settings = scanner.index.manifest.settings
+    rng = random.Random(11)
+    texts = [
+        _hidden(T.swap_vocabulary(_question(item), rng), web_docs[300 + n], n)[0]
+        for n, item in enumerate(small_corpora[0].items[80:84])
+    ] + web_docs[310:314]
+    docs = [Document(text, settings) for text in texts]
+    windows = [w for n, d in enumerate(docs) for w in document_windows(n, d, (16, 32, 64), [])]
+    candidates = find_candidates(matcher.space, scanner.index, docs, windows, 5, 40)
+    facts = _WindowFacts(docs, settings.terms)
+    verifier = matcher.verifier
+    checked = 0
+    for doc, per_doc in zip(docs, candidates, strict=True):
+        if not per_doc:
+            continue
+        code = np.asarray([c.corpus.record.mode is TextMode.CODE for c in per_doc])
+        tokens = np.asarray([c.corpus.passage_prose_tokens[c.passage] for c in per_doc])
+        margins = np.asarray([c.margin for c in per_doc])
+        rows = page_bound_rows(_page_shares(doc, per_doc), tokens, code, margins)
+        page = verifier.probabilities_of(rows.reshape(-1, rows.shape[-1]))
+        page = page.reshape(rows.shape[:2]).max(axis=0)
+        signals = [matcher._signals(facts, c) for c in per_doc]
+        window = verifier.probabilities(
+            [
+                optimistic(
+                    s,
+                    c.margin,
+                    **window_bounds(
+                        facts.tokens(c.window),
+                        matcher._reference(c.corpus, c.passage),
+                        docs[c.window.doc].text,
+                    ),
+                )
+                for c, s in zip(per_doc, signals, strict=True)
+            ]
+        )
+        pairs = [matcher._pair(docs, c, s) for c, s in zip(per_doc, signals, strict=True)]
+        aligned = verifier.probabilities([{**p.features, **_OPTIMISTIC} for p in pairs])
+        matcher._add_transformer_cosines(docs, pairs)
+        real = verifier.probabilities([p.features for p in pairs])
+        assert np.all(page >= window - 1e-12)
+        assert np.all(window >= aligned - 1e-12)
+        assert np.all(aligned >= real - 1e-12)
+        checked += len(per_doc)
+    assert checked >= 100
+
+
+def test_compiled_trees_give_the_probabilities_of_a_plain_walk(small_index):
+    """The compiled walk against a reading of the trees as written, on rows around every
+    split point so that each side of each split is taken."""
+    from indexer.manifest import read_manifest
+
+    verifier = PairVerifier.load_default(read_manifest(small_index).settings)
+    rng = np.random.default_rng(3)
+    splits = [t.threshold[n] for t in verifier.trees for n, leaf in enumerate(t.leaf) if not leaf]
+    values = np.concatenate([splits, np.nextafter(splits, np.inf), rng.random(200) * 1.2])
+    x = rng.choice(values, size=(2000, len(FEATURES)))
+
+    def walk(tree, row):
+        node = 0
+        while not tree.leaf[node]:
+            go_left = row[tree.feature[node]] <= tree.threshold[node]
+            node = tree.left[node] if go_left else tree.right[node]
+        return tree.value[node]
+
+    raw = verifier.baseline + np.array([sum(walk(t, row) for t in verifier.trees) for row in x])
+    assert np.allclose(verifier.probabilities_of(x), 1 / (1 + np.exp(-raw)), atol=1e-12)
