@@ -37,8 +37,8 @@ from service.verifier import (
     ReferenceView,
     Verifier,
     WindowSignals,
+    WindowView,
     optimistic,
-    page_bound_rows,
     pair_features,
     window_bounds,
     window_signals,
@@ -203,10 +203,10 @@ class ParaphraseMatcher:
         code = np.asarray([c.corpus.record.mode is TextMode.CODE for c in candidates])
         ref_tokens = np.asarray([c.corpus.passage_prose_tokens[c.passage] for c in candidates])
         margins = np.asarray([c.margin for c in candidates])
-        rows = page_bound_rows(_page_shares(doc, candidates), ref_tokens, code, margins)
-        bound = self.verifier.probabilities_of(rows.reshape(-1, rows.shape[-1]))
-        bound = bound.reshape(rows.shape[:2]).max(axis=0)
-        return [c for c, b in zip(candidates, bound, strict=True) if self._passable(b, c)]
+        hopeful = self.verifier.page_sieve.hopeful(
+            _page_shares(doc, candidates), ref_tokens, code, margins
+        )
+        return [c for c, keep in zip(candidates, hopeful, strict=True) if keep]
 
     def _window_sieve(
         self, facts: _WindowFacts, candidates: list[Candidate], signals: list[WindowSignals]
@@ -218,7 +218,7 @@ class ParaphraseMatcher:
         for candidate, signal in zip(candidates, signals, strict=True):
             window = candidate.window
             reference = self._reference(candidate.corpus, candidate.passage)
-            known = window_bounds(facts.tokens(window), reference, facts.docs[window.doc].text)
+            known = window_bounds(facts.view(window), reference, facts.docs[window.doc].text)
             rows.append(optimistic(signal, candidate.margin, **known))
         bound = self.verifier.probabilities(rows)
         kept: list[int] = []
@@ -242,12 +242,7 @@ class ParaphraseMatcher:
     def _signals(self, facts: _WindowFacts, candidate: Candidate) -> WindowSignals:
         window = candidate.window
         reference = self._reference(candidate.corpus, candidate.passage)
-        return window_signals(
-            facts.tokens(window),
-            reference,
-            self.index.manifest.settings.terms,
-            window_terms=facts.terms(window),
-        )
+        return window_signals(facts.view(window), reference)
 
     def _passable(self, probability: float, candidate: Candidate) -> bool:
         return self.verifier.accepts(probability, candidate.corpus.record.mode)
@@ -472,23 +467,24 @@ def _first(
 
 
 class _WindowFacts:
-    """Tokens and weighted-term hashes of the windows of one batch, each worked out once
-    however many passages a window is a candidate for."""
+    """The windows of one batch as ``WindowView``s, each made once however many passages a
+    window is a candidate for, from the page's token hashes and weights."""
 
     def __init__(self, docs: list[Document], settings: TermSettings):
         self.docs = docs
         self.settings = settings
-        self._terms: dict[tuple[int, int, int], np.ndarray] = {}
+        self._views: dict[tuple[int, int, int], WindowView] = {}
 
     def tokens(self, window: Window) -> list[str]:
-        tokens = self.docs[window.doc].tokens(TextMode.PROSE).tokens
-        return tokens[window.token_start : window.token_end]
+        return self.view(window).tokens
 
-    def terms(self, window: Window) -> np.ndarray:
+    def view(self, window: Window) -> WindowView:
         key = (window.doc, window.token_start, window.token_end)
-        if key not in self._terms:
+        if key not in self._views:
             doc = self.docs[window.doc]
-            weights = doc.term_weights()[window.token_start : window.token_end]
-            hashes = doc.token_hashes(TextMode.PROSE)[window.token_start : window.token_end]
-            self._terms[key] = np.unique(hashes[weights > 0])
-        return self._terms[key]
+            start, end = window.token_start, window.token_end
+            weights = doc.term_weights()[start:end]
+            hashes = doc.token_hashes(TextMode.PROSE)[start:end]
+            tokens = doc.tokens(TextMode.PROSE).tokens[start:end]
+            self._views[key] = WindowView(tokens, np.unique(hashes[weights > 0]))
+        return self._views[key]

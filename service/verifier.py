@@ -133,6 +133,15 @@ class ReferenceView:
         return frozenset(_entities(self.text))
 
     @cached_property
+    def bigrams(self) -> frozenset[tuple[str, str]]:
+        return frozenset(pairwise(self.prose.tokens))
+
+    @cached_property
+    def term_weights(self) -> dict[int, float]:
+        """Weight of each rare term by hash: a window's share is a few dict lookups."""
+        return dict(zip(self.terms.hashes.tolist(), self.terms.weights.tolist(), strict=True))
+
+    @cached_property
     def has_numbers(self) -> float:
         return float(bool(self.numbers))
 
@@ -145,13 +154,14 @@ def _entities(text: str) -> set[str]:
     return {m.group().casefold() for m in _CAPITALIZED.finditer(text)}
 
 
-def _bigram_overlap(ref: list[str], doc: list[str]) -> float:
+def _bigram_overlap(
+    ref_pairs: frozenset[tuple[str, str]], doc_pairs: frozenset[tuple[str, str]]
+) -> float:
     """Share of the reference's word pairs found in the document span: word order, which a
     bag of words (and much of an embedding) ignores, and which swapped-role sentences break."""
-    ref_pairs = set(pairwise(ref))
     if not ref_pairs:
         return 1.0
-    return len(ref_pairs & set(pairwise(doc))) / len(ref_pairs)
+    return len(ref_pairs & doc_pairs) / len(ref_pairs)
 
 
 def _code_shape(text: str) -> str:
@@ -186,8 +196,14 @@ def item_structure(ref: ReferenceView, doc_text: str) -> float:
     """
     if not ref.item_shape:
         return 0.0
-    tokens = ref.item_shape.count(" ") + 1
-    similarity = fuzz.partial_ratio(ref.item_shape, _document_shape(doc_text)) / 100.0
+    return _shape_similarity(ref.item_shape, doc_text)
+
+
+@lru_cache(maxsize=4096)
+def _shape_similarity(shape: str, doc_text: str) -> float:
+    # Cached: every passage of a program, and every window of the page, asks the same.
+    tokens = shape.count(" ") + 1
+    similarity = fuzz.partial_ratio(shape, _document_shape(doc_text)) / 100.0
     return similarity * min(1.0, tokens / MIN_ITEM_SHAPE_TOKENS)
 
 
@@ -269,28 +285,43 @@ def _ref_tokens(ref: ReferenceView) -> float:
     return float(min(len(ref.prose), REF_TOKENS_CAP))
 
 
-def window_signals(
-    window_tokens: list[str],
-    ref: ReferenceView,
-    term_settings: TermSettings,
-    window_terms: np.ndarray | None = None,
-) -> WindowSignals:
-    """``window_terms``: hashes of the window's weighted tokens, when the page has them."""
-    if window_terms is None:
-        window_terms = term_bag(window_tokens, term_settings).hashes
-    shared = np.isin(ref.terms.hashes, window_terms)
-    term_recall = float(ref.terms.weights[shared].sum() / ref.terms.mass) if ref.terms.mass else 0.0
+@dataclass
+class WindowView:
+    """A document window's tokens with what its signals need, each worked out once however
+    many passages the window is a candidate for."""
+
+    tokens: list[str]
+    terms: np.ndarray  # hashes of its weighted tokens, sorted
+
+    @classmethod
+    def of(cls, tokens: list[str], term_settings: TermSettings) -> WindowView:
+        return cls(tokens, term_bag(tokens, term_settings).hashes)
+
+    @cached_property
+    def numbers(self) -> frozenset[str]:
+        return numbers_in(self.tokens)
+
+    @cached_property
+    def term_set(self) -> frozenset[int]:
+        return frozenset(self.terms.tolist())
+
+    @cached_property
+    def words(self) -> frozenset[str]:
+        return frozenset(self.tokens)
+
+    @cached_property
+    def bigrams(self) -> frozenset[tuple[str, str]]:
+        return frozenset(pairwise(self.tokens))
+
+
+def window_signals(window: WindowView, ref: ReferenceView) -> WindowSignals:
+    mass = ref.terms.mass
+    shared = sum(w for h, w in ref.term_weights.items() if h in window.term_set)
+    term_recall = shared / mass if mass else 0.0
     ref_numbers = ref.numbers
-    number_recall = (
-        len(ref_numbers & numbers_in(window_tokens)) / len(ref_numbers) if ref_numbers else 1.0
-    )
+    number_recall = len(ref_numbers & window.numbers) / len(ref_numbers) if ref_numbers else 1.0
     ref_entities = ref.entities
-    window_words = set(window_tokens)
-    entity_recall = (
-        sum(1 for e in ref_entities if e in window_words) / len(ref_entities)
-        if ref_entities
-        else 1.0
-    )
+    entity_recall = len(ref_entities & window.words) / len(ref_entities) if ref_entities else 1.0
     return WindowSignals(
         term_recall=term_recall,
         number_recall=number_recall,
@@ -333,13 +364,13 @@ def optimistic(signals: WindowSignals, cosine_margin: float, **known: float) -> 
     }
 
 
-def window_bounds(window_tokens: list[str], ref: ReferenceView, doc_text: str) -> dict[str, float]:
+def window_bounds(window: WindowView, ref: ReferenceView, doc_text: str) -> dict[str, float]:
     """Bounds on alignment signals that the window alone gives: the aligned span lies inside
     it, so it holds no more of the reference's word pairs than the window does and is no
     longer than it; a program's whole-item shape is the page's, known already."""
     bounds = {
-        "bigram_overlap": _bigram_overlap(ref.prose.tokens, window_tokens),
-        "length_ratio": min(len(window_tokens), len(ref.prose)) / max(len(ref.prose), 1),
+        "bigram_overlap": _bigram_overlap(ref.bigrams, window.bigrams),
+        "length_ratio": min(len(window.tokens), len(ref.prose)) / max(len(ref.prose), 1),
     }
     if ref.mode is TextMode.CODE:
         bounds["item_structure"] = item_structure(ref, doc_text)
@@ -381,6 +412,55 @@ def page_bound_rows(
     )
 
 
+class PageSieve:
+    """``page_bound_rows`` for a whole page at the cost of three ``searchsorted`` calls.
+
+    Trees decide on split points only, so the bound is a step function of the three numbers
+    that vary (the page's term share, the static margin, the passage's length): one grid cell
+    per interval between split points gives every value it can take. Whether each cell could
+    pass is worked out once per verifier; a page's candidates only look their cells up.
+    """
+
+    VARYING = ("term_recall", "cosine_margin", "ref_tokens")
+
+    def __init__(self, verifier: PairVerifier):
+        self.cuts = [verifier.split_points(name) for name in self.VARYING]
+        share, margin, tokens = (_cell_values(c) for c in self.cuts)
+        grid = np.meshgrid(share, margin, tokens, indexing="ij")
+        flat = [g.reshape(-1) for g in grid]
+        tables = []
+        for code, mode in ((0.0, TextMode.PROSE), (1.0, TextMode.CODE)):
+            rows = page_bound_rows(flat[0], flat[2], np.full(len(flat[0]), code), flat[1])
+            bound = verifier.probabilities_of(rows.reshape(-1, rows.shape[-1]))
+            best = bound.reshape(rows.shape[:2]).max(axis=0)
+            tables.append((best >= verifier.accept_at[mode.value]).reshape(grid[0].shape))
+        self.table = np.stack(tables)
+
+    def hopeful(
+        self,
+        term_share: np.ndarray,
+        ref_tokens: np.ndarray,
+        is_code: np.ndarray,
+        cosine_margin: np.ndarray,
+    ) -> np.ndarray:
+        """Per candidate, whether some window of the page could be accepted."""
+        values = (term_share, cosine_margin, np.minimum(ref_tokens, REF_TOKENS_CAP))
+        cells = [
+            np.searchsorted(cuts, np.asarray(v, dtype=np.float64), side="left")
+            for cuts, v in zip(self.cuts, values, strict=True)
+        ]
+        return self.table[np.asarray(is_code, dtype=np.int64), cells[0], cells[1], cells[2]]
+
+
+def _cell_values(cuts: np.ndarray) -> np.ndarray:
+    """A value in each interval the split points make: cell i holds the values with i split
+    points below them (a tree sends ``x <= t`` left), so cell 0 is the lowest split point
+    itself and cell i the smallest float above split point i-1."""
+    if not len(cuts):
+        return np.zeros(1)
+    return np.concatenate([cuts[:1], np.nextafter(cuts, np.inf)])
+
+
 def feature_matrix(columns: dict[str, np.ndarray | float], rows: int) -> np.ndarray:
     x = np.empty((rows, len(FEATURES)), dtype=np.float64)
     for n, name in enumerate(FEATURES):
@@ -406,7 +486,7 @@ def pair_features(
     other items). ``signals``: the pair's ``window_signals`` when already computed.
     """
     window_tokens = doc.tokens[start:end]
-    signals = signals or window_signals(window_tokens, ref, term_settings)
+    signals = signals or window_signals(WindowView.of(window_tokens, term_settings), ref)
     ref_norm = " ".join(ref.prose.tokens)
     window_norm = " ".join(window_tokens)
     alignment = fuzz.partial_ratio_alignment(ref_norm, window_norm)
@@ -420,7 +500,7 @@ def pair_features(
     aligned_tokens = doc.tokens[span[0] : span[1]]
     aligned_norm = " ".join(aligned_tokens)
 
-    ref_numbers = numbers_in(ref.prose.tokens)
+    ref_numbers = ref.numbers
     doc_numbers = numbers_in(aligned_tokens)
     number_extra = len(doc_numbers - ref_numbers) / max(len(doc_numbers), 1) if doc_numbers else 0.0
 
@@ -446,7 +526,7 @@ def pair_features(
         "number_extra": number_extra,
         "alignment": (alignment.score / 100.0) if alignment else 0.0,
         "token_set": fuzz.token_set_ratio(ref_norm, aligned_norm) / 100.0,
-        "bigram_overlap": _bigram_overlap(ref.prose.tokens, aligned_tokens),
+        "bigram_overlap": _bigram_overlap(ref.bigrams, frozenset(pairwise(aligned_tokens))),
         "length_ratio": length_ratio,
         "code_structure": code_structure,
         "item_structure": item_structure(ref, doc_text),
@@ -465,6 +545,11 @@ class Verifier(Protocol):
         ...
 
     def accepts(self, probability: float, mode: TextMode) -> bool: ...
+
+    @property
+    def page_sieve(self) -> PageSieve:
+        """The first sieve's table (``PairVerifier.page_sieve``)."""
+        ...
 
 
 # Each feature's required effect on the probability (+1 up, -1 down, 0 free). Monotone trees
@@ -624,6 +709,21 @@ class PairVerifier:
 
     def accepts(self, probability: float, mode: TextMode) -> bool:
         return probability >= self.accept_at[TextMode(mode).value]
+
+    def split_points(self, feature: str) -> np.ndarray:
+        """Every threshold the trees split ``feature`` on, sorted."""
+        number = FEATURES.index(feature)
+        points = {
+            t.threshold[n]
+            for t in self.trees
+            for n, leaf in enumerate(t.leaf)
+            if not leaf and t.feature[n] == number
+        }
+        return np.asarray(sorted(points), dtype=np.float64)
+
+    @cached_property
+    def page_sieve(self) -> PageSieve:
+        return PageSieve(self)
 
     def probability(self, features: dict[str, float]) -> float:
         return float(self.probabilities([features])[0])

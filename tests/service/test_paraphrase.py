@@ -205,7 +205,7 @@ def test_every_sieve_bounds_the_probability_of_the_pairs_it_drops(scanner, small
     candidates = find_candidates(matcher.space, scanner.index, docs, windows, 5, 40)
     facts = _WindowFacts(docs, settings.terms)
     verifier = matcher.verifier
-    checked = 0
+    checked = hopeful = 0
     for doc, per_doc in zip(docs, candidates, strict=True):
         if not per_doc:
             continue
@@ -215,6 +215,13 @@ def test_every_sieve_bounds_the_probability_of_the_pairs_it_drops(scanner, small
         rows = page_bound_rows(_page_shares(doc, per_doc), tokens, code, margins)
         page = verifier.probabilities_of(rows.reshape(-1, rows.shape[-1]))
         page = page.reshape(rows.shape[:2]).max(axis=0)
+        direct = np.array(
+            [verifier.accepts(b, c.corpus.record.mode) for b, c in zip(page, per_doc, strict=True)]
+        )
+        shares = _page_shares(doc, per_doc)
+        table = verifier.page_sieve.hopeful(shares, tokens, code, margins)
+        assert np.array_equal(table, direct)
+        hopeful += int(direct.sum())
         signals = [matcher._signals(facts, c) for c in per_doc]
         window = verifier.probabilities(
             [
@@ -222,7 +229,7 @@ def test_every_sieve_bounds_the_probability_of_the_pairs_it_drops(scanner, small
                     s,
                     c.margin,
                     **window_bounds(
-                        facts.tokens(c.window),
+                        facts.view(c.window),
                         matcher._reference(c.corpus, c.passage),
                         docs[c.window.doc].text,
                     ),
@@ -238,7 +245,7 @@ def test_every_sieve_bounds_the_probability_of_the_pairs_it_drops(scanner, small
         assert np.all(window >= aligned - 1e-12)
         assert np.all(aligned >= real - 1e-12)
         checked += len(per_doc)
-    assert checked >= 100
+    assert checked >= 100 and 0 < hopeful < checked
 
 
 def test_compiled_trees_give_the_probabilities_of_a_plain_walk(small_index):
