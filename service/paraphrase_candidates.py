@@ -309,8 +309,15 @@ def cosine_margins(
     """
     if len(rows) == 0:
         return np.empty(0, dtype=np.float64)
-    pairs, pair_of = np.unique(np.stack([rows, items], axis=1), axis=0, return_inverse=True)
+    # One int64 key per (window, item), sorted as the pairs would be: a 1-D unique is many
+    # times faster than a unique over rows.
+    items = np.asarray(items, dtype=np.int64)
+    span = int(items.max()) + 1
+    if int(rows.max()) >= (np.iinfo(np.int64).max // span):
+        raise OverflowError("too many windows and items for one int64 key")
+    keys, pair_of = np.unique(np.asarray(rows, dtype=np.int64) * span + items, return_inverse=True)
     pair_of = pair_of.reshape(-1)
+    pairs = np.stack([keys // span, keys % span], axis=1)
     best = np.full(len(pairs), -np.inf)
     np.maximum.at(best, pair_of, scores)
     # Per window, its best and second-best item (pairs are sorted by window already).
