@@ -13,7 +13,6 @@ import time
 import uuid
 
 from starlette.datastructures import Headers, MutableHeaders
-from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -88,18 +87,15 @@ def _request_id(scope: Scope) -> str:
     return uuid.uuid4().hex
 
 
-class BodyTooLargeError(HTTPException):
-    """Raised while the body streams in; FastAPI passes HTTPExceptions from body reading on."""
-
-    def __init__(self) -> None:
-        super().__init__(413, "request body too large")
-
-
 class RequestBodyLimit:
     """413 for a body over ``max_bytes``: at once from Content-Length, else as bytes arrive.
 
-    (FastAPI's own ``max_body_size`` answers a declared oversize body in plain text; clients
-    of this API get the JSON error shape on every status.)
+    A streamed (chunked) body over the limit is cut off here, not in the app: the app is told
+    the client went away, whatever it answers to that is dropped, and the 413 is sent from
+    here. Raising from ``receive`` instead depends on every layer passing the exception on;
+    FastAPI turns one it does not recognise while reading a body into a 400.
+    (FastAPI's own ``max_body_size`` answers a declared oversize body in plain text; clients of
+    this API get the JSON error shape on every status.)
     """
 
     def __init__(self, app: ASGIApp, max_bytes: int):
@@ -112,21 +108,41 @@ class RequestBodyLimit:
             return
         declared = Headers(scope=scope).get("content-length", "")
         if declared.isdigit() and int(declared) > self.max_bytes:
-            response = error_response(Request(scope), 413, "request_too_large", self._message())
-            await response(scope, receive, send)
+            await self._refuse(scope, receive, send)
             return
         received = 0
+        over = started = False
 
         async def receive_limited() -> Message:
-            nonlocal received
+            nonlocal received, over
+            if over:
+                return {"type": "http.disconnect"}
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
-                    raise BodyTooLargeError()
+                    over = True
+                    return {"type": "http.disconnect"}
             return message
 
-        await self.app(scope, receive_limited, send)
+        async def send_unless_over(message: Message) -> None:
+            nonlocal started
+            if over and not started:
+                return  # the app's answer to a body it never got
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive_limited, send_unless_over)
+        except Exception:
+            if not over or started:
+                raise
+        if over and not started:
+            await self._refuse(scope, receive, send)
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = error_response(Request(scope), 413, "request_too_large", self._message())
+        await response(scope, receive, send)
 
     def _message(self) -> str:
         return f"request body is larger than {self.max_bytes} bytes (CLEARANCE_MAX_REQUEST_BYTES)"
