@@ -340,6 +340,13 @@ BACKEND_HELP = (
 )
 
 
+def _check_index(index: Path) -> None:
+    """Open the index (its structure and sizes are checked) before workers load it each."""
+    from indexer.store import ReferenceIndex
+
+    ReferenceIndex.open(index)
+
+
 def _load_scanner(index: Path, tiers: str, backend: str | None = None, **settings):
     from service.scanner import Scanner, ScanSettings, parse_tiers
 
@@ -394,30 +401,51 @@ def scan(
         ),
     ] = None,
     backend: Annotated[str | None, typer.Option(help=BACKEND_HELP)] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Worker processes, each with its own scanner (default: every core for input "
+            "of 4 MB or more, else 1). Results stay in input order.",
+        ),
+    ] = None,
 ) -> None:
     """Scan documents and write one JSON result per document, as each batch is scanned."""
+    from contextlib import nullcontext
+
     from indexer.readers import FieldNames, Format, RejectTally, find_sources
     from service.policy import load_policy_file
     from service.scan_output import ResultWriter
+    from service.scan_pool import ScannerLoad, ScanPool, auto_workers
+    from service.scanner import ScanSettings, parse_tiers
 
     try:
         sources = find_sources(inputs or ["-"])
-        scanner = _load_scanner(
+        load = ScannerLoad(
             index,
-            tiers,
-            backend=backend,
+            ScanSettings(
+                tiers=parse_tiers(tiers),
+                min_report_risk=min_report_risk,
+                near_misses=near_misses if near_misses is not None else (3 if explain else 0),
+            ),
             policy=None if policy is None else load_policy_file(policy),
-            min_report_risk=min_report_risk,
-            near_misses=near_misses if near_misses is not None else (3 if explain else 0),
+            backend=backend,
         )
+        if workers is None:
+            sizes = [None if s.is_stdin else s.size() for s in sources]
+            workers = auto_workers(None if None in sizes else sum(sizes))  # type: ignore[arg-type]
+        # Loaded here even with workers: a bad index or model is one clear error, at once.
+        scanner = load.load() if workers == 1 else _check_index(index)
         tally = RejectTally(text_field=text_field, max_share=max_rejected_share)
-        with ResultWriter(out, explain=explain, tally=tally) as writer:
+        pool = ScanPool(load, workers) if workers > 1 else nullcontext()
+        with pool, ResultWriter(out, explain=explain, tally=tally) as writer:
             writer.run(
                 scanner,
                 sources,
                 names=FieldNames(text=text_field, id=id_field),
                 batch_size=batch_size,
                 force=Format.JSONL if jsonl else None,
+                pool=pool if workers > 1 else None,
             )
     except (ClearanceIndexError, CorpusInputError, OSError, ValueError) as exc:
         raise _fail(str(exc)) from exc

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import json
 import sys
+from collections import deque
 from collections.abc import Iterable, Sequence
+from concurrent.futures import Future
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.markup import escape
@@ -19,6 +21,9 @@ from indexer.readers import FieldNames, Format, Record, Reject, RejectTally, Sou
 from indexer.readers.records import DEFAULT_FIELDS
 from service.progress import Rate, byte_bar
 from service.results import ScanResult
+
+if TYPE_CHECKING:
+    from service.scan_pool import ScanPool
 
 _STYLE = {"keep": "green", "review": "yellow", "remove": "bold red"}
 
@@ -81,20 +86,51 @@ class ResultWriter:
         names: FieldNames = DEFAULT_FIELDS,
         batch_size: int = 32,
         force: Format | None = None,
+        pool: ScanPool | None = None,
     ) -> None:
-        """Scan every record of ``sources``; raise ``TooManyRejects`` if too few were scanned."""
+        """Scan every record of ``sources``; raise ``TooManyRejects`` if too few were scanned.
+
+        With a ``pool``, batches are scanned by its workers (``scanner`` is not used) while
+        the next ones are read, and written in input order as they come back.
+        """
+        in_flight: deque[tuple[list[Record | Reject], int, Future[list[ScanResult]]]] = deque()
         with _ScanProgress(sources, self.progress) as bar:
             for source in sources:
                 for batch in read_batches(source, names=names, batch_size=batch_size, force=force):
-                    self.write_batch(scanner, batch.items)
-                    bar.update(batch.bytes_read, len(batch.items))
+                    items = list(batch.items)
+                    if pool is None:
+                        self.write_batch(scanner, items)
+                        bar.update(batch.bytes_read, len(items))
+                        continue
+                    docs = [r for r in items if isinstance(r, Record)]
+                    future = pool.submit([d.text for d in docs], [d.id for d in docs])
+                    in_flight.append((items, batch.bytes_read, future))
+                    while len(in_flight) > pool.depth:
+                        self._write_scanned(in_flight.popleft(), bar)
+            while in_flight:
+                self._write_scanned(in_flight.popleft(), bar)
         self.tally.check()
+
+    def _write_scanned(
+        self,
+        scanned: tuple[list[Record | Reject], int, Future[list[ScanResult]]],
+        bar: _ScanProgress,
+    ) -> None:
+        items, bytes_read, future = scanned
+        self.write_results(items, future.result())
+        bar.update(bytes_read, len(items))
 
     def write_batch(self, scanner: Any, batch: Iterable[Record | Reject]) -> None:
         """Scan the batch's records in one scanner call, write every item, flush."""
         batch = list(batch)
         docs = [r for r in batch if isinstance(r, Record)]
-        results = iter(scanner.scan_many([d.text for d in docs], ids=[d.id for d in docs]))
+        self.write_results(
+            batch, scanner.scan_many([d.text for d in docs], ids=[d.id for d in docs])
+        )
+
+    def write_results(self, batch: list[Record | Reject], scanned: list[ScanResult]) -> None:
+        """Write every item of a batch (its records' results in order), flush."""
+        results = iter(scanned)
         for record in batch:
             self.tally.add(record)
             if isinstance(record, Reject):

@@ -48,7 +48,7 @@ PARENT_POLL_SECONDS = 0.5
 _PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 
 
-def _die_with_parent(parent: int) -> None:
+def die_with_parent(parent: int) -> None:
     """Make this worker exit as soon as ``parent`` does, however the parent died."""
     if sys.platform.startswith("linux"):
         libc = ctypes.CDLL(None, use_errno=True)
@@ -68,7 +68,7 @@ def _watch_parent(parent: int) -> None:
 
 
 def _start_worker(spec: ScannerSpec, progress: Any, parent: int) -> None:
-    _die_with_parent(parent)
+    die_with_parent(parent)
     _worker.update(queue=progress, parent=parent)
     try:
         _worker["scanner"] = spec.load()
@@ -135,7 +135,7 @@ def run_local(
             bar.drain(updates)
         except BaseException:
             # Ctrl-C or a crash here: start none of the queued shards. Running ones get the
-            # Ctrl-C too, and die with this process in any case (_die_with_parent).
+            # Ctrl-C too, and die with this process in any case (die_with_parent).
             pool.shutdown(wait=False, cancel_futures=True)
             raise
     pool.shutdown()

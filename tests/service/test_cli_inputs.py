@@ -429,3 +429,51 @@ def test_file_urls_go_through_fsspec(json_index, pages, tmp_path):
     )
     assert [r["id"] for r in results] == [f"c4-{i}" for i in range(8)]
     assert flagged(results) == {"c4-3": "remove", "c4-7": "remove"}
+
+
+def test_scan_on_every_core_writes_what_one_process_writes_in_input_order(
+    json_index, pages, tmp_path
+):
+    """`--workers 2` spawns two scanners; the output is line for line the one-process output
+    (the bad records' rejects included, each in its place) with both planted items flagged."""
+    docs = [*pages[:30], {"id": "no-text"}, *pages[30:]]
+    source = tmp_path / "pages.jsonl"
+    source.write_bytes(jsonl_bytes(docs) + b"{not json\n")
+    outputs = {}
+    for workers in ("1", "2"):
+        out = tmp_path / f"w{workers}.jsonl"
+        ok(
+            "scan",
+            source,
+            "--index",
+            json_index,
+            "--tiers",
+            "verbatim",
+            "--batch-size",
+            "4",
+            "--workers",
+            workers,
+            "--out",
+            out,
+        )
+        outputs[workers] = out.read_text(encoding="utf-8")
+    assert outputs["1"] == outputs["2"]
+    results = rows(outputs["2"].encode())
+    assert len(results) == len(docs) + 1
+    assert [r["id"] for r in results[:30]] == [d["id"] for d in pages[:30]]
+    assert results[30]["decision"] is None and results[-1]["decision"] is None
+    assert set(flagged(results)) == {"c4-3", "c4-7"}
+
+
+def test_scan_with_workers_refuses_a_missing_index_in_one_line(pages, tmp_path):
+    source = tmp_path / "pages.jsonl"
+    source.write_bytes(jsonl_bytes(pages[:4]))
+    result = run("scan", source, "--index", tmp_path / "nowhere", "--workers", "2")
+    assert "nowhere" in one_line_error(result)
+
+
+def test_workers_default_to_every_core_only_for_large_inputs():
+    from service.scan_pool import PARALLEL_MIN_BYTES, auto_workers
+
+    assert auto_workers(None) == 1 and auto_workers(PARALLEL_MIN_BYTES - 1) == 1
+    assert auto_workers(PARALLEL_MIN_BYTES) == (os.cpu_count() or 1)
