@@ -35,7 +35,11 @@ from service.paraphrase_candidates import (
 
 
 def stage_hits(
-    space: VectorSpace, index: ReferenceIndex, cases: list[Case], settings: ParaphraseSettings
+    space: VectorSpace,
+    index: ReferenceIndex,
+    cases: list[Case],
+    settings: ParaphraseSettings,
+    per_doc: int,
 ) -> tuple[list[bool], float, int]:
     """Per case, whether an expected item is among its candidates; seconds; pairs per doc."""
     hits, pairs = [], 0
@@ -48,9 +52,7 @@ def stage_hits(
             for n, doc in enumerate(docs)
             for w in document_windows(n, doc, settings.window_sizes, [])
         ]
-        found = find_candidates(
-            space, index, docs, windows, settings.top_k, settings.max_pairs_per_doc
-        )
+        found = find_candidates(space, index, docs, windows, settings.top_k, per_doc)
         for case, candidates in zip(batch, found, strict=True):
             pairs += len(candidates)
             hits.append(
@@ -96,11 +98,18 @@ def main() -> None:
     parser.add_argument("--per-category", type=int, default=50)
     parser.add_argument("--transformer-per-category", type=int, default=12)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--per-doc",
+        type=int,
+        help="candidates kept per document, best static cosine first (default: the tier's "
+        "max_candidates_per_doc, what goes on to its exact sieves)",
+    )
     args = parser.parse_args()
 
     data = SuiteData.load()
     index = ReferenceIndex.open(cached_index("quality-index", data.index_corpora()))
     settings = ParaphraseSettings()
+    per_doc = args.per_doc or settings.max_candidates_per_doc
     positives = [
         c for c in paraphrase_suite(data, args.per_category, 1, seed=args.seed) if c.positive
     ]
@@ -109,7 +118,7 @@ def main() -> None:
     print(f"# machine: {machine()}")
     print(
         f"# settings: sizes {settings.window_sizes}, top_k {settings.top_k}, static floor "
-        f"{settings.min_static_cosine}, at most {settings.max_pairs_per_doc} pairs per document"
+        f"{settings.min_static_cosine}, at most {per_doc} candidates per document"
     )
 
     static = StaticSpace(index, settings.min_static_cosine, settings.window_sizes)
@@ -128,7 +137,7 @@ def main() -> None:
         total_time, total_docs, total_pairs = 0.0, 0, 0
         for category, cases in per_category.items():
             chosen = cases if limit is None else cases[:limit]
-            hits, seconds, pairs = stage_hits(space, index, chosen, settings)
+            hits, seconds, pairs = stage_hits(space, index, chosen, settings, per_doc)
             rows[category][name] = hits
             total_time, total_docs, total_pairs = (
                 total_time + seconds,
@@ -139,9 +148,14 @@ def main() -> None:
             f"## {name}: {total_docs} documents in {total_time:.1f} s "
             f"({total_docs / total_time:.1f} docs/s), {total_pairs / total_docs:.1f} pairs/doc"
         )
+    if not args.transformer_per_category:
+        print(table(rows, ["static"]))
+        return
     # The static column again on the transformer's subset, for a like-for-like comparison.
     for category, cases in per_category.items():
-        hits, _, _ = stage_hits(static, index, cases[: args.transformer_per_category], settings)
+        hits, _, _ = stage_hits(
+            static, index, cases[: args.transformer_per_category], settings, per_doc
+        )
         rows[category]["static (same subset)"] = hits
     print(table(rows, ["static", "static (same subset)", "transformer"]))
 
