@@ -24,8 +24,10 @@ RUN pip install .
 
 # Serving needs no distillation (each index carries its static model), but `clearance index
 # build` in this image does: distil it once here, offline, into a cache every user can read.
+# Serving does need the ONNX export (the default backend, which starts without torch), and the
+# cache is read-only at run time: export it here too.
 ENV CLEARANCE_CACHE_DIR=/opt/clearance-cache
-RUN clearance model distill && chmod -R a+rX /opt/clearance-cache
+RUN clearance model distill && clearance model export-onnx && chmod -R a+rX /opt/clearance-cache
 
 RUN useradd --create-home --uid 10001 clearance
 USER clearance

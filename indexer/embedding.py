@@ -15,11 +15,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
-BACKENDS = ("auto", "torch-fp32", "torch-bf16")
+BACKENDS = ("auto", "torch-fp32", "torch-bf16", "onnx-fp32")
 
 
 class ModelNotAvailableError(RuntimeError):
@@ -31,10 +32,9 @@ class EmbeddingSettings:
     """Which model, run how; recorded in the index manifest."""
 
     model: str = DEFAULT_MODEL
-    # "auto" picks per CPU (``resolve_backend``): bfloat16 nearly doubles throughput where the
-    # CPU has it (40 vs 23 passages/s on 2 cores, cosine 0.9997 to fp32), and is 2.6-5.6x
-    # slower where torch emulates it (STACK-FACTS.md). A scanner's choice: the index holds no
-    # transformer vectors, so any backend of the same weights reads any index.
+    # "auto" is onnx-fp32 wherever the model exports (``resolve_backend`` says why). A scanner's
+    # choice: the index holds no transformer vectors, so any backend of the same weights reads
+    # any index.
     backend: str = "auto"
     # Most texts per forward pass; BATCH_TOKENS below bounds a batch of long texts further.
     batch_size: int = 32
@@ -54,11 +54,29 @@ def cpu_has_bf16() -> bool:
     return bool({"avx512_bf16", "amx_bf16"} & set(flags.split()))
 
 
-def resolve_backend(backend: str) -> str:
-    """The concrete backend for ``backend``; ``auto`` is bf16 only where the CPU has it."""
+def resolve_backend(backend: str, model: str = DEFAULT_MODEL) -> str:
+    """The concrete backend for ``backend``; ``auto`` is onnx-fp32 where the model exports.
+
+    Measured on two cores (BENCHMARKS.md, "Embedding backends"): onnx-fp32 gives a first vector
+    in a fresh process in about 0.5 s against 7-8 s for either torch backend (the import of
+    sentence-transformers and torch), takes a third of the memory, and gives torch fp32's
+    vectors (cosine 1.000000). torch-bf16, where the CPU computes bfloat16, encodes 2.4x
+    faster than fp32 on an idle machine, but a scan embeds about 0.56 texts per document with
+    the transformer: 4 ms against 10 ms of a document's ~500 ms, so its 7 s start pays back
+    after some 1,000 documents, by 1%; under load from other processes both torch backends
+    encoded 4x slower than onnx-fp32. So start-up, and fp32's scores on every CPU, decide.
+    A model onnx-fp32 cannot run (not transformer + mean pooling) falls back to torch:
+    bfloat16 where the CPU has it, else fp32, which torch emulates bfloat16 2.6-5.6x slower.
+    """
     if backend != "auto":
         return backend
-    return "torch-bf16" if cpu_has_bf16() else "torch-fp32"
+    from indexer.onnx_embedding import OnnxExportError, check_exportable
+
+    try:
+        check_exportable(resolve_model_path(model))
+    except OnnxExportError:
+        return "torch-bf16" if cpu_has_bf16() else "torch-fp32"
+    return "onnx-fp32"
 
 
 def _packaged_all_minilm() -> Path:
@@ -148,16 +166,21 @@ def token_batches(
         yield batch
 
 
-class Embedder:
-    """Encodes texts into L2-normalized float32 vectors (inner product = cosine).
+class Encoder(Protocol):
+    """One way of running the model: token counts, and pooled (unnormalized) vectors per batch."""
 
-    >>> embedder = Embedder(EmbeddingSettings())          # doctest: +SKIP
-    >>> embedder.encode(["A man is playing a flute."]).shape  # doctest: +SKIP
-    (1, 384)
-    """
+    dimension: int
+    max_seq_length: int
 
-    def __init__(self, settings: EmbeddingSettings | None = None, threads: int | None = None):
-        self.settings = settings or EmbeddingSettings()
+    def token_lengths(self, texts: list[str]) -> list[int]: ...
+
+    def embed_batch(self, texts: list[str]) -> np.ndarray: ...
+
+
+class TorchEncoder:
+    """sentence-transformers on torch, in float32 or cast to bfloat16."""
+
+    def __init__(self, model: str, backend: str, threads: int | None = None):
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
         import torch
@@ -168,31 +191,63 @@ class Embedder:
 
         if threads:
             torch.set_num_threads(threads)
-        path = resolve_model_path(self.settings.model)
-        self.backend = resolve_backend(self.settings.backend)
+        path = resolve_model_path(model)
         self._model = SentenceTransformer(str(path), device="cpu", local_files_only=True)
-        if self.backend == "torch-bf16":
+        if backend == "torch-bf16":
             self._model = self._model.to(torch.bfloat16)
         self.dimension = int(self._model.get_embedding_dimension())
         self.max_seq_length = int(self._model.max_seq_length)
 
+    def token_lengths(self, texts: list[str]) -> list[int]:
+        encoded = self._model.tokenizer(texts, truncation=True, max_length=self.max_seq_length)
+        return [len(ids) for ids in encoded["input_ids"]]
+
+    def embed_batch(self, texts: list[str]) -> np.ndarray:
+        vectors = self._model.encode(
+            texts,
+            batch_size=len(texts),
+            convert_to_numpy=False,
+            convert_to_tensor=True,
+            normalize_embeddings=False,
+            show_progress_bar=False,
+        )
+        return vectors.float().numpy()
+
+
+def make_encoder(model: str, backend: str, threads: int | None = None) -> Encoder:
+    """The encoder for a concrete backend; only the chosen one's libraries are imported."""
+    if backend == "onnx-fp32":
+        from indexer.onnx_embedding import OnnxEncoder
+
+        return OnnxEncoder(model, threads)
+    return TorchEncoder(model, backend, threads)
+
+
+class Embedder:
+    """Encodes texts into L2-normalized float32 vectors (inner product = cosine).
+
+    The one place embedders are made: the settings' backend (``auto`` resolved per CPU)
+    chooses the encoder; batching and normalization are the same for every backend.
+
+    >>> embedder = Embedder(EmbeddingSettings())          # doctest: +SKIP
+    >>> embedder.encode(["A man is playing a flute."]).shape  # doctest: +SKIP
+    (1, 384)
+    """
+
+    def __init__(self, settings: EmbeddingSettings | None = None, threads: int | None = None):
+        self.settings = settings or EmbeddingSettings()
+        self.backend = resolve_backend(self.settings.backend, self.settings.model)
+        self._encoder = make_encoder(self.settings.model, self.backend, threads)
+        self.dimension = self._encoder.dimension
+        self.max_seq_length = self._encoder.max_seq_length
+
     def encode(self, texts: list[str]) -> np.ndarray:
         if not texts:
             return np.empty((0, self.dimension), dtype=np.float32)
-        tokenizer = self._model.tokenizer
-        encoded = tokenizer(texts, truncation=True, max_length=self.max_seq_length)
-        lengths = [len(ids) for ids in encoded["input_ids"]]
+        lengths = self._encoder.token_lengths(texts)
         array = np.empty((len(texts), self.dimension), dtype=np.float32)
         for batch in token_batches(lengths, self.settings.batch_size):
-            vectors = self._model.encode(
-                [texts[i] for i in batch],
-                batch_size=len(batch),
-                convert_to_numpy=False,
-                convert_to_tensor=True,
-                normalize_embeddings=False,
-                show_progress_bar=False,
-            )
-            array[batch] = vectors.float().numpy()
+            array[batch] = self._encoder.embed_batch([texts[i] for i in batch])
         # Normalize after casting back to float32: bf16 rounding leaves norms slightly off 1.
         norms = np.linalg.norm(array, axis=1, keepdims=True)
         return (array / np.maximum(norms, 1e-12)).astype(np.float32)

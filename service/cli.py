@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 
 from indexer.corpus import Corpus, CorpusInputError, CorpusKind
+from indexer.embedding import ModelNotAvailableError
 from indexer.manifest import ClearanceIndexError, read_manifest
 from indexer.normalize import TextMode
 
@@ -127,7 +128,9 @@ def index_build(
     model: Annotated[str | None, typer.Option(help="Embedding model name or local path.")] = None,
     backend: Annotated[
         str | None,
-        typer.Option(help="Default backend recorded for scanners (auto, torch-fp32, torch-bf16)."),
+        typer.Option(
+            help="Default backend recorded for scanners (auto, onnx-fp32, torch-fp32, torch-bf16)."
+        ),
     ] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing index.")] = False,
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
@@ -304,7 +307,7 @@ def model_distill(
     """
     from dataclasses import replace
 
-    from indexer.embedding import ModelNotAvailableError, model_fingerprint, resolve_model_path
+    from indexer.embedding import model_fingerprint, resolve_model_path
     from indexer.manifest import IndexSettings
     from indexer.static_embedding import StaticModelError, distilled_model_dir, weights_checksum
 
@@ -317,6 +320,28 @@ def model_distill(
     except (ModelNotAvailableError, StaticModelError) as exc:
         raise _fail(str(exc)) from exc
     typer.echo(f"static model for {model}: {path} ({weights_checksum(path)[:23]}…)")
+
+
+@model_app.command("export-onnx")
+def model_export_onnx(
+    model: Annotated[str, typer.Option(help="Transformer: a registered name or local folder.")] = (
+        "all-MiniLM-L6-v2"
+    ),
+) -> None:
+    """Export the transformer to ONNX now (else: on the first scan with onnx-fp32 or auto).
+
+    A command of its own, not part of `distill`: scanners need the export and never the static
+    model (each index carries its copy), index builds the other way round. Imports torch once
+    (about 10 s); scanners then start without it. Cached beside the static models.
+    """
+    from indexer.files import sha256_of
+    from indexer.onnx_embedding import exported_model_path
+
+    try:
+        path = exported_model_path(model)
+    except ModelNotAvailableError as exc:  # OnnxExportError is one
+        raise _fail(str(exc)) from exc
+    typer.echo(f"ONNX export of {model}: {path} (sha256:{sha256_of(path)[:16]}…)")
 
 
 @app.command("corpora")
@@ -335,8 +360,8 @@ def corpora_list() -> None:
 
 
 BACKEND_HELP = (
-    "How the transformer runs: auto (bfloat16 where the CPU has it, else fp32), torch-fp32 or "
-    "torch-bf16. Any backend reads any index of the same model."
+    "How the transformer runs: auto (onnx-fp32, which starts without torch, where the model "
+    "exports), onnx-fp32, torch-fp32 or torch-bf16. Any backend reads any index of the same model."
 )
 
 
@@ -447,7 +472,13 @@ def scan(
                 force=Format.JSONL if jsonl else None,
                 pool=pool if workers > 1 else None,
             )
-    except (ClearanceIndexError, CorpusInputError, OSError, ValueError) as exc:
+    except (
+        ClearanceIndexError,
+        CorpusInputError,
+        ModelNotAvailableError,
+        OSError,
+        ValueError,
+    ) as exc:
         raise _fail(str(exc)) from exc
     if writer.rejected:
         err.print(f"[yellow]{writer.rejected} record(s) rejected; see 'error' in the output[/]")

@@ -41,7 +41,7 @@ class ScanSettings:
     min_report_risk: float = 0.2
     verbatim: VerbatimSettings = field(default_factory=VerbatimSettings)
     paraphrase: ParaphraseSettings = field(default_factory=ParaphraseSettings)
-    # Torch threads for the embedding model; None lets torch use every core.
+    # Threads for the embedding model (torch or ONNX Runtime); None: every core.
     threads: int | None = None
     # Paraphrase candidates the verifier did not accept, reported per document that has no
     # accepted one (``ScanResult.near_misses``); 0 reports none and costs nothing.
@@ -104,8 +104,8 @@ class Scanner:
 
         ``model`` states what the caller expects (e.g. from configuration): an index built
         from another model, or other weights of it, is refused with ``IndexMismatchError``.
-        ``backend`` (``auto``, ``torch-fp32``, ``torch-bf16``) is how this scanner runs the
-        model: any backend of the same weights reads any index.
+        ``backend`` (``auto``, ``onnx-fp32``, ``torch-fp32``, ``torch-bf16``) is how this
+        scanner runs the model: any backend of the same weights reads any index.
         """
         index = ReferenceIndex.open(index_dir)
         settings = settings or ScanSettings()

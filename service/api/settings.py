@@ -61,7 +61,7 @@ class ApiSettings(BaseSettings):
         description='Threshold overrides as JSON, e.g. {"benchmark": {"review_at": 0.4}}.',
     )
     min_report_risk: float = Field(0.2, ge=0, le=1, description="Weaker matches are not reported.")
-    threads: int | None = Field(None, ge=1, description="Torch threads for the embedding model.")
+    threads: int | None = Field(None, ge=1, description="Threads for the embedding model.")
 
     max_document_bytes: int = Field(
         1_000_000, ge=1, description="Largest document text, in UTF-8 bytes."

@@ -110,7 +110,7 @@ def test_scanner_refuses_an_index_built_with_another_model_or_settings(tiny_inde
     with pytest.raises(IndexMismatchError, match="model: index 'all-MiniLM-L6-v2'"):
         Scanner.load(tiny_index, model="some-other-model")
     # Another backend of the same weights reads the index: no transformer vectors are stored.
-    for backend in ("torch-fp32", "torch-bf16"):
+    for backend in ("torch-fp32", "torch-bf16", "onnx-fp32"):
         scanner = Scanner.load(tiny_index, backend=backend)
         assert scanner.paraphrase.embedder.backend == backend
 

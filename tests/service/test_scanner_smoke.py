@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 from service.scanner import Scanner, ScanSettings
 
 
@@ -20,3 +25,27 @@ def test_verbatim_gsm8k_item_in_c4_page_is_removed(small_index, small_corpora, w
     start, end = top.doc_span
     assert doc[start:end].split()[:4] == item.text.split()[:4]
     assert scanner.scan(page).decision.value == "keep"
+
+
+def test_a_scanner_with_the_default_backend_starts_without_torch(small_index, small_corpora):
+    """A scan process (CLI, shard worker, server) pays no 7 s torch import: auto is
+    onnx-fp32 here, and nothing else on the scan path imports torch."""
+    item = small_corpora[0].items[7]
+    code = (
+        "import sys\n"
+        "from service.scanner import Scanner\n"
+        f"scanner = Scanner.load({str(small_index)!r})\n"
+        f"result = scanner.scan({item.text!r})\n"
+        "heavy = ('torch', 'transformers', 'sentence_transformers')\n"
+        "print(scanner.paraphrase.embedder.backend, result.decision.value,\n"
+        "      [name for name in heavy if name in sys.modules])\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).resolve().parents[2],
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )
+    assert out.stdout.strip().splitlines()[-1] == "onnx-fp32 remove []"
