@@ -19,7 +19,6 @@ import numpy as np
 from indexer.embedding import Embedder
 from indexer.normalize import TextMode
 from indexer.store import CorpusIndex, ReferenceIndex, posting_ranges, posting_rows
-from indexer.terms import TermSettings
 from service.document import Document
 from service.paraphrase_candidates import (
     Candidate,
@@ -146,7 +145,7 @@ class ParaphraseMatcher:
         else:
             chosen = [self._hopeful(d, c) for d, c in zip(docs, candidates, strict=True)]
         flat = [c for per_doc in chosen for c in per_doc]
-        facts = _WindowFacts(docs, self.index.manifest.settings.terms)
+        facts = _WindowFacts(docs)
         signals = [self._signals(facts, c) for c in flat]
         # Three sieves, each exact because the verifier is monotone: the page's arrays (above),
         # the window's own signals and bounds, then alignment; the transformer runs last.
@@ -171,13 +170,9 @@ class ParaphraseMatcher:
         misses: list[list[NearMiss]] = [[] for _ in docs]
         if near_misses:
             scored = {id(p.candidate): p for p in pairs}
-            every = [
-                (scored.get(id(c)) or _Pair(c, self._reference(c.corpus, c.passage), {}, (0, 0)), s)
-                for per_doc in _first(chosen, flat, cap)
-                for c, n in per_doc
-                for s in [signals[n]]
-            ]
-            self._near_misses(docs, every, results, misses, near_misses)
+            # From the first ``cap`` candidates of each document, as for the pairs verified.
+            count = min(near_misses, cap)
+            self._near_misses(docs, flat, signals, scored, results, misses, count)
         return results, misses
 
     def _covered(self, found: list[ItemEvidence]) -> list[tuple[int, int]]:
@@ -322,26 +317,30 @@ class ParaphraseMatcher:
     def _near_misses(
         self,
         docs: list[Document],
-        pairs: list[tuple[_Pair, WindowSignals]],
+        candidates: list[Candidate],
+        signals: list[WindowSignals],
+        scored: dict[int, _Pair],
         results: list[list[ItemEvidence]],
         misses: list[list[NearMiss]],
         count: int,
     ) -> None:
         """The best unaccepted pairs of each document with no accepted one, for people.
 
-        ``pairs`` is every candidate with its window signals, best static cosine first per
-        document. Those ruled out
-        before the transformer ran are aligned and embedded now, only for these few, so a
-        reviewer sees real cosines and the probability that fell short.
+        ``candidates`` (with their window signals) are best static cosine first per document;
+        ``scored`` holds the pairs already verified, by candidate. Those ruled out before the
+        transformer ran are aligned and embedded now, only for these few, so a reviewer sees
+        real cosines and the probability that fell short.
         """
         chosen: list[_Pair] = []
         taken: dict[int, int] = {}
-        for pair, signal in pairs:
-            if results[pair.doc] or taken.get(pair.doc, 0) >= count:
+        for candidate, signal in zip(candidates, signals, strict=True):
+            doc = candidate.window.doc
+            if results[doc] or taken.get(doc, 0) >= count:
                 continue
-            taken[pair.doc] = taken.get(pair.doc, 0) + 1
-            if pair.probability is None:
-                pair = self._pair(docs, pair.candidate, signal)
+            taken[doc] = taken.get(doc, 0) + 1
+            pair = scored.get(id(candidate))
+            if pair is None:
+                pair = self._pair(docs, candidate, signal)
                 self._add_transformer_cosines(docs, [pair])
                 pair.probability = self.verifier.probability(pair.features)
             chosen.append(pair)
@@ -455,28 +454,13 @@ def page_term_fractions(doc: Document, corpus: CorpusIndex) -> np.ndarray:
     return mass / np.maximum(corpus.passage_term_mass, 1e-6)
 
 
-def _first(
-    chosen: list[list[Candidate]], flat: list[Candidate], count: int
-) -> list[list[tuple[Candidate, int]]]:
-    """Per document, its first ``count`` candidates with their positions in ``flat``."""
-    out, at = [], 0
-    for per_doc in chosen:
-        out.append([(c, at + n) for n, c in enumerate(per_doc[:count])])
-        at += len(per_doc)
-    return out
-
-
 class _WindowFacts:
     """The windows of one batch as ``WindowView``s, each made once however many passages a
     window is a candidate for, from the page's token hashes and weights."""
 
-    def __init__(self, docs: list[Document], settings: TermSettings):
+    def __init__(self, docs: list[Document]):
         self.docs = docs
-        self.settings = settings
         self._views: dict[tuple[int, int, int], WindowView] = {}
-
-    def tokens(self, window: Window) -> list[str]:
-        return self.view(window).tokens
 
     def view(self, window: Window) -> WindowView:
         key = (window.doc, window.token_start, window.token_end)

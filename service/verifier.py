@@ -21,7 +21,6 @@ from importlib import resources
 from itertools import pairwise
 from typing import Any, Protocol
 
-import numba
 import numpy as np
 from rapidfuzz import fuzz
 from rapidfuzz.distance import Indel
@@ -394,8 +393,7 @@ def page_bound_rows(
     code = np.asarray(is_code, dtype=np.float64)
     columns: dict[str, np.ndarray | float] = {
         **BEST_POSSIBLE,
-        "code_structure": code,
-        "item_structure": code,
+        **{name: np.where(code, BEST_POSSIBLE[name], v) for name, v in _PROSE_KNOWN.items()},
         "term_recall": term_share,
         "number_recall": 1.0,
         "entity_recall": 1.0,
@@ -625,7 +623,7 @@ class _FlatTrees:
 
     def raw(self, x: np.ndarray) -> np.ndarray:
         out = np.zeros(len(x), dtype=np.float64)
-        _walk(
+        _compiled_walk()(
             np.ascontiguousarray(x, dtype=np.float64),
             self.roots,
             self.feature,
@@ -639,8 +637,16 @@ class _FlatTrees:
         return out
 
 
-@numba.njit(cache=True, nogil=True)
-def _walk(x, roots, feature, threshold, left, right, value, depth, out):  # pragma: no cover
+@lru_cache(maxsize=1)
+def _compiled_walk():
+    """``_walk`` compiled (and cached on disk) on first use: importing numba costs a scanner
+    start about 0.2 s, which the verbatim tier alone need not pay."""
+    import numba
+
+    return numba.njit(cache=True, nogil=True)(_walk)
+
+
+def _walk(x, roots, feature, threshold, left, right, value, depth, out):
     # Compiled: a page's sieve asks for thousands of rows times 150 trees, which array code
     # could only do with gathers that cost more than the walk itself.
     for row in range(x.shape[0]):

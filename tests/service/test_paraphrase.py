@@ -209,7 +209,7 @@ def test_every_sieve_bounds_the_probability_of_the_pairs_it_drops(scanner, small
     docs = [Document(text, settings) for text in texts]
     windows = [w for n, d in enumerate(docs) for w in document_windows(n, d, (16, 32, 64), [])]
     candidates = find_candidates(matcher.space, scanner.index, docs, windows, 5, 40)
-    facts = _WindowFacts(docs, settings.terms)
+    facts = _WindowFacts(docs)
     verifier = matcher.verifier
     checked = hopeful = 0
     for doc, per_doc in zip(docs, candidates, strict=True):
