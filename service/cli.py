@@ -438,15 +438,16 @@ def scan(
     """Scan documents and write one JSON result per document, as each batch is scanned."""
     from contextlib import nullcontext
 
-    from indexer.readers import FieldNames, Format, RejectTally, find_sources
+    from indexer.readers import FieldNames, Format, RejectTally, find_sources, total_size
     from service.policy import load_policy_file
     from service.scan_output import ResultWriter
-    from service.scan_pool import ScannerLoad, ScanPool, auto_workers
+    from service.scan_pool import ScanPool, auto_workers
     from service.scanner import ScanSettings, parse_tiers
+    from service.shards.scan_batch import ScannerSpec
 
     try:
         sources = find_sources(inputs or ["-"])
-        load = ScannerLoad(
+        spec = ScannerSpec(
             index,
             ScanSettings(
                 tiers=parse_tiers(tiers),
@@ -457,20 +458,20 @@ def scan(
             backend=backend,
         )
         if workers is None:
-            sizes = [None if s.is_stdin else s.size() for s in sources]
-            workers = auto_workers(None if None in sizes else sum(sizes))  # type: ignore[arg-type]
-        # Loaded here even with workers: a bad index or model is one clear error, at once.
-        scanner = load.load() if workers == 1 else _check_index(index)
+            workers = auto_workers(total_size(sources))
+        # With workers, each loads its own scanner; the index is checked here first, so that
+        # a missing or damaged one is one clear error before any worker starts.
+        scanner = spec.load() if workers == 1 else _check_index(index)
         tally = RejectTally(text_field=text_field, max_share=max_rejected_share)
-        pool = ScanPool(load, workers) if workers > 1 else nullcontext()
-        with pool, ResultWriter(out, explain=explain, tally=tally) as writer:
+        pool = ScanPool(spec, workers) if workers > 1 else None
+        with pool or nullcontext(), ResultWriter(out, explain=explain, tally=tally) as writer:
             writer.run(
                 scanner,
                 sources,
                 names=FieldNames(text=text_field, id=id_field),
                 batch_size=batch_size,
                 force=Format.JSONL if jsonl else None,
-                pool=pool if workers > 1 else None,
+                pool=pool,
             )
     except (
         ClearanceIndexError,

@@ -17,7 +17,16 @@ from typing import IO, TYPE_CHECKING, Any
 from rich.console import Console
 from rich.markup import escape
 
-from indexer.readers import FieldNames, Format, Record, Reject, RejectTally, Source, read_batches
+from indexer.readers import (
+    FieldNames,
+    Format,
+    Record,
+    Reject,
+    RejectTally,
+    Source,
+    read_batches,
+    total_size,
+)
 from indexer.readers.records import DEFAULT_FIELDS
 from service.progress import Rate, byte_bar
 from service.results import ScanResult
@@ -195,8 +204,7 @@ class _ScanProgress:
     """Input bytes read, with documents/s shown."""
 
     def __init__(self, sources: Sequence[Source], enabled: bool):
-        sizes = [None if s.is_stdin else s.size() for s in sources] if enabled else []
-        total = None if None in sizes else sum(sizes)  # type: ignore[arg-type]
+        total = total_size(sources) if enabled else None
         self._bar = byte_bar(total, "scanning", enabled=enabled, leave=False)
         self._documents = Rate()
 

@@ -12,35 +12,18 @@ from __future__ import annotations
 import multiprocessing
 import os
 from concurrent.futures import Future, ProcessPoolExecutor
-from dataclasses import dataclass, replace
-from pathlib import Path
+from dataclasses import replace
 from typing import Any
 
-from service.policy import Policy
 from service.results import ScanResult
-from service.scanner import Scanner, ScanSettings
 from service.shards.local import die_with_parent
+from service.shards.scan_batch import ScannerSpec
 
 _worker: dict[str, Any] = {}
 
 # Input below this many bytes is scanned in this process: starting workers (each loads the
 # index, and the transformer for the paraphrase tier) would cost more than it saves.
 PARALLEL_MIN_BYTES = 4 << 20
-
-
-@dataclass(frozen=True)
-class ScannerLoad:
-    """How each worker loads its scanner: small and picklable, unlike a Scanner."""
-
-    index_dir: Path
-    settings: ScanSettings
-    policy: Policy | None = None
-    backend: str | None = None
-
-    def load(self) -> Scanner:
-        return Scanner.load(
-            self.index_dir, policy=self.policy, settings=self.settings, backend=self.backend
-        )
 
 
 def auto_workers(input_bytes: int | None) -> int:
@@ -50,10 +33,10 @@ def auto_workers(input_bytes: int | None) -> int:
     return os.cpu_count() or 1
 
 
-def _start(load: ScannerLoad, parent: int) -> None:
+def _start(spec: ScannerSpec, parent: int) -> None:
     die_with_parent(parent)
     try:
-        _worker["scanner"] = load.load()
+        _worker["scanner"] = spec.load()
     except Exception as exc:  # raised again by every batch, so the user sees why
         _worker["error"] = exc
 
@@ -67,9 +50,9 @@ def _scan(texts: list[str], ids: list[str | None]) -> list[ScanResult]:
 class ScanPool:
     """Worker processes that each scan whole batches with their own scanner."""
 
-    def __init__(self, load: ScannerLoad, workers: int):
+    def __init__(self, spec: ScannerSpec, workers: int):
         # Each worker owns one core: torch must not spread over all of them in every worker.
-        load = replace(load, settings=replace(load.settings, threads=1))
+        spec = replace(spec, settings=replace(spec.settings, threads=1))
         self.workers = workers
         # Enough batches in flight to keep every worker busy while the writer catches up.
         self.depth = 2 * workers
@@ -77,7 +60,7 @@ class ScanPool:
             workers,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=_start,
-            initargs=(load, os.getpid()),
+            initargs=(spec, os.getpid()),
         )
 
     def submit(self, texts: list[str], ids: list[str | None]) -> Future[list[ScanResult]]:

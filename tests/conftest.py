@@ -7,6 +7,9 @@ built once (about half a minute), then every test reads it.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -19,6 +22,24 @@ from reference_corpora.catalog import data_dir, read_catalog
 # Works in the small index; BOOKS_OUTSIDE are books of the same era that are not indexed.
 BOOKS_INSIDE = ("books_11-0.txt", "books_1952-0.txt")
 BOOKS_OUTSIDE = ("books_35-0.txt", "books_41-0.txt", "books_43-0.txt")
+
+
+# What a scan process must start without: torch's import alone takes about 7 s.
+TORCH_MODULES = ("torch", "transformers", "sentence_transformers")
+
+
+def fresh_process_output(code: str) -> str:
+    """The last line ``code`` prints in a fresh interpreter run from the project root: what a
+    new scan process imports is seen only there."""
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).resolve().parents[1],
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )
+    return out.stdout.strip().splitlines()[-1]
 
 
 @pytest.fixture(scope="session")

@@ -33,7 +33,7 @@ from indexer.readers.records import (
     record_from_json,
 )
 from indexer.readers.rejects import RejectTally, TooManyRejects, first_record_fields
-from indexer.readers.sources import STDIN, Source, find_sources
+from indexer.readers.sources import STDIN, Source, find_sources, total_size
 from indexer.readers.streams import Format, InputReadError, decompress, iter_lines
 
 __all__ = [
@@ -63,4 +63,5 @@ __all__ = [
     "read_text",
     "read_values",
     "record_from_json",
+    "total_size",
 ]

@@ -100,6 +100,12 @@ class Source:
         return self.info()["size"]
 
 
+def total_size(sources: Sequence[Source]) -> int | None:
+    """Bytes of all the sources as stored; None when any size is unknown (stdin, some URLs)."""
+    sizes = [source.size() for source in sources]
+    return None if None in sizes else sum(sizes)  # type: ignore[arg-type]
+
+
 def _reason(exc: BaseException) -> str:
     return getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
 

@@ -80,11 +80,11 @@ def scan_shards(
     # The load's checks, once here: a damaged index is one error, not one per shard and worker.
     manifest = ReferenceIndex.open(index_dir).manifest
     tiers = tuple(tiers)
-    ScanSettings(tiers=tiers)  # refuse unknown tiers here, not in every worker
+    # Unknown tiers are refused here, not in every worker; each worker owns one core.
+    spec = ScannerSpec(index_dir, ScanSettings(tiers=tiers, threads=1), policy)
     if "paraphrase" in tiers:
         _check_verifier(manifest)
     options = ShardScanOptions(OutputMode(output), text_field, id_field, batch_size)
-    spec = ScannerSpec(index_dir, tiers, policy)
     settings = {
         "index": str(index_dir),
         "index_corpora": {c.name: c.checksum for c in manifest.corpora},

@@ -6,29 +6,33 @@ differ only in where the scanner lives and how shards reach it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from indexer.readers import ReadBatch, Record
 from service.policy import Policy
 from service.results import Match, ScanResult
-from service.scanner import TIERS, Scanner, ScanSettings
+from service.scanner import Scanner, ScanSettings
 
 
 @dataclass(frozen=True)
 class ScannerSpec:
-    """What a worker needs to load its own scanner: small and picklable, unlike a Scanner."""
+    """What a worker needs to load its own scanner: small and picklable, unlike a Scanner.
+
+    The shard engines and ``clearance scan --workers`` (``service.scan_pool``) both use it.
+    """
 
     index_dir: Path
-    tiers: tuple[str, ...] = TIERS
+    # Each worker owns one core: torch must not spread over all of them in every worker.
+    settings: ScanSettings = field(default_factory=lambda: ScanSettings(threads=1))
     policy: Policy | None = None
-    # Each worker owns one core; torch must not spread over all of them in every worker.
-    threads: int | None = 1
+    backend: str | None = None
 
     def load(self) -> Scanner:
-        settings = ScanSettings(tiers=self.tiers, threads=self.threads)
-        return Scanner.load(self.index_dir, policy=self.policy, settings=settings)
+        return Scanner.load(
+            self.index_dir, policy=self.policy, settings=self.settings, backend=self.backend
+        )
 
 
 @dataclass(frozen=True)

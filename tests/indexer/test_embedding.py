@@ -1,15 +1,12 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from indexer.embedding import token_batches
+from tests.conftest import TORCH_MODULES, fresh_process_output
 
 
 def test_token_batches_cover_every_text_once_within_the_budget():
@@ -109,15 +106,6 @@ def test_onnx_fp32_encodes_without_importing_torch():
         "import sys\n"
         "from indexer.embedding import Embedder, EmbeddingSettings\n"
         "Embedder(EmbeddingSettings(backend='onnx-fp32')).encode(['A man plays a flute.'])\n"
-        "heavy = ('torch', 'transformers', 'sentence_transformers')\n"
-        "print([name for name in heavy if name in sys.modules])\n"
+        f"print([name for name in {TORCH_MODULES!r} if name in sys.modules])\n"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=Path(__file__).resolve().parents[2],
-        env={**os.environ, "HF_HUB_OFFLINE": "1"},
-    )
-    assert out.stdout.strip().splitlines()[-1] == "[]"
+    assert fresh_process_output(code) == "[]"

@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 from service.scanner import Scanner, ScanSettings
+from tests.conftest import TORCH_MODULES, fresh_process_output
 
 
 def test_verbatim_gsm8k_item_in_c4_page_is_removed(small_index, small_corpora, web_docs):
@@ -36,16 +32,7 @@ def test_a_scanner_with_the_default_backend_starts_without_torch(small_index, sm
         "from service.scanner import Scanner\n"
         f"scanner = Scanner.load({str(small_index)!r})\n"
         f"result = scanner.scan({item.text!r})\n"
-        "heavy = ('torch', 'transformers', 'sentence_transformers')\n"
         "print(scanner.paraphrase.embedder.backend, result.decision.value,\n"
-        "      [name for name in heavy if name in sys.modules])\n"
+        f"      [name for name in {TORCH_MODULES!r} if name in sys.modules])\n"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=Path(__file__).resolve().parents[2],
-        env={**os.environ, "HF_HUB_OFFLINE": "1"},
-    )
-    assert out.stdout.strip().splitlines()[-1] == "onnx-fp32 remove []"
+    assert fresh_process_output(code) == "onnx-fp32 remove []"
