@@ -19,7 +19,7 @@ import numpy as np
 from indexer.chunking import Passage, chunk_passages
 from indexer.corpus import Corpus, ReferenceItem
 from indexer.embedding import model_dimension, model_fingerprint, resolve_model_path
-from indexer.fingerprints import gram_length_for, ngram_hashes, token_hashes
+from indexer.fingerprints import gram_length_for, ngram_hashes, tokenized_hashes
 from indexer.manifest import (
     ClearanceIndexError,
     CorpusRecord,
@@ -186,7 +186,7 @@ def build_corpus_arrays(
         gram_length = gram_length_for(len(tokens), corpus.mode, settings.ngrams)
         if gram_length:
             gram_lengths.add(gram_length)
-            grams = ngram_hashes(token_hashes(tokens.tokens, seed), gram_length)
+            grams = ngram_hashes(tokenized_hashes(tokens, seed), gram_length)
         else:
             without_ngrams += 1
             grams = np.empty(0, dtype=np.uint64)

@@ -1,6 +1,7 @@
 """Hashed word n-grams: the verbatim tier's fingerprints, shared by indexer and scanner.
 
-Each token is hashed once with xxh3; an n-gram's hash is a polynomial over its token hashes,
+Each token is hashed once (FNV-1a over its code points, then the splitmix64 finalizer, in one
+compiled loop over a whole text); an n-gram's hash is a polynomial over its token hashes,
 computed for a whole text with a few vectorized numpy passes (uint64 arithmetic wraps, which is
 the modulus we want). Keeping this in one module guarantees that an index and a scanner can
 never compute different hashes for the same words.
@@ -11,9 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import xxhash
 
-from indexer.normalize import TextMode
+from indexer.compiled import compiled_on_first_use
+from indexer.normalize import TextMode, TokenizedText
 
 # An odd 64-bit multiplier (from splitmix64); any odd constant gives a well-mixed polynomial hash.
 _MULTIPLIER = np.uint64(0x9E3779B97F4A7C15)
@@ -38,7 +39,7 @@ class NgramSettings:
     code_n: int = 10
     min_item_tokens: int = 4
     seed: int = 0
-    hash: str = "xxh3_64-polynomial"
+    hash: str = "fnv1a64-codepoints-splitmix-polynomial"
 
     def __post_init__(self) -> None:
         if not 1 <= self.min_item_tokens <= min(self.n, self.code_n):
@@ -51,11 +52,49 @@ class NgramSettings:
 
 
 def token_hashes(tokens: list[str], seed: int = 0) -> np.ndarray:
-    """One uint64 hash per token."""
-    digest = xxhash.xxh3_64_intdigest
-    return np.fromiter(
-        (digest(t.encode("utf-8"), seed) for t in tokens), dtype=np.uint64, count=len(tokens)
+    """One uint64 hash per token (tokens hold no whitespace, as ``tokenize`` makes them)."""
+    if not tokens:
+        return np.empty(0, dtype=np.uint64)
+    points = np.frombuffer(" ".join(tokens).encode("utf-32-le", "surrogatepass"), np.uint32)
+    lengths = np.fromiter(map(len, tokens), dtype=np.int64, count=len(tokens))
+    ends = np.cumsum(lengths + 1) - 1
+    return span_hashes(points, ends - lengths, ends, seed)
+
+
+def tokenized_hashes(tokenized: TokenizedText, seed: int = 0) -> np.ndarray:
+    """``token_hashes(tokenized.tokens)``, from the folded code points (no token strings)."""
+    folded = tokenized.folded
+    hashes = span_hashes(
+        folded.points, tokenized.starts - folded.origin, tokenized.ends - folded.origin, seed
     )
+    if folded.replaced:
+        hashes[list(folded.replaced)] = token_hashes(list(folded.replaced.values()), seed)
+    return hashes
+
+
+def span_hashes(
+    points: np.ndarray, starts: np.ndarray, ends: np.ndarray, seed: int = 0
+) -> np.ndarray:
+    """The hash of each token ``points[starts[i]:ends[i]]`` (code points, already folded).
+
+    The same value ``token_hashes`` gives the token as a string, so a tokenizer that keeps its
+    folded text as code points hashes without building a string per token.
+    """
+    out = np.empty(len(starts), dtype=np.uint64)
+    _span_hashes(points, starts, ends, np.uint64(seed), out)
+    return out
+
+
+@compiled_on_first_use
+def _span_hashes(points, starts, ends, seed, out):
+    for i in range(len(starts)):
+        h = np.uint64(0xCBF29CE484222325) ^ (seed * np.uint64(0x9E3779B97F4A7C15))
+        for j in range(starts[i], ends[i]):
+            h = (h ^ np.uint64(points[j])) * np.uint64(0x100000001B3)
+        # splitmix64's finalizer: FNV-1a's low bits mix poorly, and the postings sort by all 64.
+        h = (h ^ (h >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        h = (h ^ (h >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        out[i] = h ^ (h >> np.uint64(31))
 
 
 def ngram_hashes(hashes: np.ndarray, n: int) -> np.ndarray:

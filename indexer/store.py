@@ -60,7 +60,12 @@ STATIC_VECTORS = "static.faiss"
 def posting_ranges(table: np.ndarray, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """For each key, its first row in a sorted postings table and how many rows hold it."""
     low = np.searchsorted(table, keys, side="left")
-    return low, np.searchsorted(table, keys, side="right") - low
+    # Most keys of a scan are absent: the second search runs on the present ones only.
+    present = low < len(table)
+    present[present] = table[low[present]] == keys[present]
+    counts = np.zeros(len(keys), dtype=np.int64)
+    counts[present] = np.searchsorted(table, keys[present], side="right") - low[present]
+    return low, counts
 
 
 def posting_rows(low: np.ndarray, counts: np.ndarray) -> np.ndarray:

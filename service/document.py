@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from indexer.fingerprints import ngram_hashes, token_hashes
+from indexer.fingerprints import ngram_hashes, tokenized_hashes
 from indexer.manifest import IndexSettings
 from indexer.normalize import TextMode, TokenizedText, tokenize
 from indexer.terms import term_weights
@@ -29,8 +29,8 @@ class Document:
 
     def token_hashes(self, mode: TextMode) -> np.ndarray:
         if mode not in self._token_hashes:
-            self._token_hashes[mode] = token_hashes(
-                self.tokens(mode).tokens, self.settings.ngrams.seed
+            self._token_hashes[mode] = tokenized_hashes(
+                self.tokens(mode), self.settings.ngrams.seed
             )
         return self._token_hashes[mode]
 

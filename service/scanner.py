@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from indexer.embedding import Embedder, model_fingerprint
+from indexer.fingerprints import NgramSettings
 from indexer.manifest import IndexSettings, check_compatible
 from indexer.normalize import NormalizationSettings
 from indexer.store import ReferenceIndex
@@ -113,7 +114,8 @@ class Scanner:
         expected = IndexSettings(
             normalization=NormalizationSettings(),
             chunking=built.chunking,
-            ngrams=built.ngrams,
+            # Gram lengths and seed follow the index; the hash function is this code's own.
+            ngrams=replace(built.ngrams, hash=NgramSettings().hash),
             embedding=replace(built.embedding, model=model or built.embedding.model),
             vectors=built.vectors,
             static=built.static,
@@ -146,8 +148,8 @@ class Scanner:
         docs = [Document(text, settings, doc_id) for text, doc_id in zip(texts, ids, strict=True)]
         found: list[list[ItemEvidence]] = [[] for _ in docs]
         if self.verbatim is not None:
-            for doc, bucket in zip(docs, found, strict=True):
-                bucket.extend(self.verbatim.find(doc))
+            for bucket, more in zip(found, self.verbatim.find_many(docs), strict=True):
+                bucket.extend(more)
         misses: list[list[NearMiss]] = [[] for _ in docs]
         if self.paraphrase is not None:
             extra, misses = self.paraphrase.find_many(docs, found, self.settings.near_misses)

@@ -9,15 +9,17 @@ reference never flags a document on its own.
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections import OrderedDict, defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 from rapidfuzz.distance import Indel
 
-from indexer.fingerprints import ngram_hashes, token_hashes
-from indexer.normalize import TokenizedText, tokenize
+from indexer.fingerprints import ngram_hashes, tokenized_hashes
+from indexer.normalize import TextMode, TokenizedText, tokenize
 from indexer.store import CorpusIndex, ReferenceIndex, posting_ranges, posting_rows
 from indexer.terms import distinct_mass, numbers_in
 from service.document import Document
@@ -83,6 +85,33 @@ class _Region:
     ref_last: int
 
 
+class _BatchGrams:
+    """The grams of a batch of documents per (mode, length), computed once for all corpora.
+
+    ``keys`` are the batch's distinct grams, sorted; ``key_of_gram`` and ``doc_of_gram`` say,
+    for every gram of every document, which key it is and which document holds it. The grams
+    come from one pass over the batch's token hashes laid end to end, dropping the grams that
+    straddle two documents.
+    """
+
+    def __init__(self, docs: Sequence[Document]):
+        self.size = len(docs)
+        self._docs = docs
+        self._grams: dict[tuple[TextMode, int], tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+
+    def grams(self, mode: TextMode, length: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        key = (mode, length)
+        if key not in self._grams:
+            hashes = [doc.token_hashes(mode) for doc in self._docs]
+            sizes = np.array([len(h) for h in hashes], dtype=np.int64)
+            grams = ngram_hashes(np.concatenate(hashes), length)
+            doc_of_gram = np.repeat(np.arange(self.size), sizes)[: len(grams)]
+            whole = np.arange(len(grams)) + length <= np.cumsum(sizes)[doc_of_gram]
+            keys, key_of_gram = np.unique(grams[whole], return_inverse=True)
+            self._grams[key] = (keys, key_of_gram, doc_of_gram[whole])
+        return self._grams[key]
+
+
 class VerbatimMatcher:
     """Finds reference passages copied (possibly re-wrapped, re-cased or lightly edited)."""
 
@@ -102,37 +131,64 @@ class VerbatimMatcher:
         self.term_settings = index.manifest.settings.terms
 
     def find(self, doc: Document) -> list[ItemEvidence]:
-        found: list[ItemEvidence] = []
+        return self.find_many([doc])[0]
+
+    def find_many(self, docs: Sequence[Document]) -> list[list[ItemEvidence]]:
+        """Evidence per document, the candidates of a whole batch looked up at once.
+
+        A batch's grams are deduplicated across its documents and each distinct gram is
+        looked up once per corpus: numpy calls over thousands of grams instead of one per
+        document, corpus and gram length, which cost more than the lookups themselves.
+        """
+        found: list[list[ItemEvidence]] = [[] for _ in docs]
+        batch = _BatchGrams(docs)
         for corpus in self.index.corpora:
             kind_policy = self.policy.for_kind(corpus.record.kind.value)
-            for passage in self._candidates(doc, corpus, kind_policy):
-                for evidence in self._align(doc, corpus, passage, kind_policy):
-                    found.append(ItemEvidence(corpus, corpus.passage_item(passage), evidence))
+            for doc, evidence, passages in zip(
+                docs, found, self._candidates(batch, corpus, kind_policy), strict=True
+            ):
+                for passage in passages:
+                    item = corpus.passage_item(passage)
+                    for one in self._align(doc, corpus, passage, kind_policy):
+                        evidence.append(ItemEvidence(corpus, item, one))
         return found
 
-    def _candidates(self, doc: Document, corpus: CorpusIndex, kind_policy: KindPolicy) -> list[int]:
+    def _candidates(
+        self, batch: _BatchGrams, corpus: CorpusIndex, kind_policy: KindPolicy
+    ) -> list[list[int]]:
+        """Per document, the passages with enough gram hits, most hits first."""
         table = corpus.ngram_hashes
+        none: list[list[int]] = [[] for _ in range(batch.size)]
         if len(table) == 0:
-            return []
-        owners: list[np.ndarray] = []
+            return none
+        hits = []
         for length in corpus.record.gram_lengths:
-            grams = np.unique(doc.grams(corpus.record.mode, length))
-            if len(grams) == 0:
-                continue
-            low, counts = posting_ranges(table, grams)
-            keep = (counts > 0) & (counts <= self.settings.max_postings)
-            low, counts = low[keep], counts[keep]
-            if len(low) == 0:
-                continue
-            owners.append(np.asarray(corpus.ngram_passages[posting_rows(low, counts)]))
-        if not owners:
-            return []
-        passages, hits = np.unique(np.concatenate(owners), return_counts=True)
+            keys, key_of_gram, doc_of_gram = batch.grams(corpus.record.mode, length)
+            low, counts = posting_ranges(table, keys)
+            counts[counts > self.settings.max_postings] = 0
+            counts = counts[key_of_gram]
+            present = counts > 0
+            low, counts = low[key_of_gram][present], counts[present]
+            # One hit per (document, posting): a gram a page repeats counts once.
+            rows = posting_rows(low, counts)
+            hits.append(np.unique(np.repeat(doc_of_gram[present], counts) * len(table) + rows))
+        docs, rows = np.divmod(np.concatenate(hits), len(table))
+        pairs = docs * len(corpus.passage_grams) + corpus.ngram_passages[rows]
+        if len(pairs) == 0:
+            return none
+        pairs, hits = np.unique(pairs, return_counts=True)
+        docs, passages = np.divmod(pairs, len(corpus.passage_grams))
         needed = np.minimum(corpus.passage_grams[passages], kind_policy.candidate_min_hits)
         chosen = hits >= np.maximum(needed, 1)
-        passages, hits = passages[chosen], hits[chosen]
-        order = np.argsort(-hits, kind="stable")[: self.settings.max_candidates]
-        return [int(p) for p in passages[order]]
+        docs, passages, hits = docs[chosen], passages[chosen], hits[chosen]
+        # Per document: most hits first, ties by passage number (pairs are sorted by it).
+        order = np.lexsort((-hits, docs))
+        docs, passages = docs[order], passages[order]
+        firsts = np.searchsorted(docs, np.arange(batch.size + 1))
+        limit = self.settings.max_candidates
+        return [
+            passages[a : min(b, a + limit)].tolist() for a, b in itertools.pairwise(firsts.tolist())
+        ]
 
     def _align(
         self, doc: Document, corpus: CorpusIndex, passage: int, kind_policy: KindPolicy
@@ -283,10 +339,10 @@ class VerbatimMatcher:
         text = self._item_text(corpus, item)
         settings = self.index.manifest.settings
         tokens = tokenize(text[char_start:char_end], corpus.record.mode, settings.normalization)
-        tokens = TokenizedText(tokens.tokens, tokens.starts + char_start, tokens.ends + char_start)
+        tokens = tokens.shifted(char_start)
         gram_length = _passage_gram_length(corpus, len(tokens))
         grams = (
-            ngram_hashes(token_hashes(tokens.tokens, settings.ngrams.seed), gram_length)
+            ngram_hashes(tokenized_hashes(tokens, settings.ngrams.seed), gram_length)
             if gram_length
             else np.empty(0, dtype=np.uint64)
         )

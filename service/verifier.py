@@ -25,6 +25,7 @@ import numpy as np
 from rapidfuzz import fuzz
 from rapidfuzz.distance import Indel
 
+from indexer.compiled import compiled_on_first_use
 from indexer.manifest import IndexSettings
 from indexer.normalize import TextMode, TokenizedText, tokenize
 from indexer.terms import TermBag, TermSettings, numbers_in, term_bag, term_weight
@@ -623,7 +624,7 @@ class _FlatTrees:
 
     def raw(self, x: np.ndarray) -> np.ndarray:
         out = np.zeros(len(x), dtype=np.float64)
-        _compiled_walk()(
+        _walk(
             np.ascontiguousarray(x, dtype=np.float64),
             self.roots,
             self.feature,
@@ -637,15 +638,7 @@ class _FlatTrees:
         return out
 
 
-@lru_cache(maxsize=1)
-def _compiled_walk():
-    """``_walk`` compiled (and cached on disk) on first use: importing numba costs a scanner
-    start about 0.2 s, which the verbatim tier alone need not pay."""
-    import numba
-
-    return numba.njit(cache=True, nogil=True)(_walk)
-
-
+@compiled_on_first_use
 def _walk(x, roots, feature, threshold, left, right, value, depth, out):
     # Compiled: a page's sieve asks for thousands of rows times 150 trees, which array code
     # could only do with gathers that cost more than the walk itself.

@@ -102,6 +102,12 @@ def test_scanner_refuses_an_index_built_with_another_model_or_settings(tiny_inde
     with pytest.raises(IndexMismatchError, match="normalization"):
         Scanner.load(tiny_index, settings=ScanSettings(tiers=("verbatim",)))
 
+    # An index hashed with another function (an older release's xxh3) would match nothing.
+    ngrams = {**original["settings"]["ngrams"], "hash": "xxh3_64-polynomial"}
+    _edited_manifest(tiny_index, original, "settings", "ngrams", ngrams)
+    with pytest.raises(IndexMismatchError, match="ngrams.*xxh3_64-polynomial"):
+        Scanner.load(tiny_index, settings=ScanSettings(tiers=("verbatim",)))
+
     _edited_manifest(tiny_index, original, "model", "fingerprint", "sha256:" + "0" * 64)
     with pytest.raises(IndexMismatchError, match="model weights"):
         Scanner.load(tiny_index)

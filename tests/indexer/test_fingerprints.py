@@ -2,7 +2,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from indexer.fingerprints import NgramSettings, gram_length_for, ngram_hashes, token_hashes
+from indexer.fingerprints import (
+    NgramSettings,
+    gram_length_for,
+    ngram_hashes,
+    token_hashes,
+    tokenized_hashes,
+)
 from indexer.normalize import TextMode, tokenize
 
 
@@ -43,3 +49,17 @@ def test_short_items_get_one_gram_of_their_length_and_code_uses_longer_grams():
     assert gram_length_for(3, TextMode.PROSE, settings) is None
     assert gram_length_for(30, TextMode.CODE, settings) == 10
     assert len(ngram_hashes(token_hashes(["a"] * 3), 5)) == 0
+
+
+def test_hashes_from_the_folded_text_equal_the_hashes_of_the_token_strings(web_docs):
+    """Documents hash from code points, the references' term lists from strings: the two must
+    agree token for token, also on folded and split tokens and on a slice's shifted spans."""
+    texts = [*web_docs[:200], "½ ﬁne Straße İstanbul x\u0301y Ⅻ … a+b→c"]
+    for mode in TextMode:
+        for text in texts:
+            tokenized = tokenize(text, mode)
+            expected = token_hashes(tokenized.tokens, seed=7)
+            assert np.array_equal(tokenized_hashes(tokenized, seed=7), expected)
+            assert np.array_equal(tokenized_hashes(tokenized.shifted(11), seed=7), expected)
+    assert len(set(token_hashes(["a", "b", "ab", "ba", "é", "e"]).tolist())) == 6
+    assert token_hashes(["a"], seed=1)[0] != token_hashes(["a"], seed=2)[0]

@@ -1,5 +1,9 @@
 from __future__ import annotations
 
+import json
+
+import pytest
+
 from indexer.normalize import NormalizationSettings, TextMode, tokenize
 
 
@@ -44,3 +48,51 @@ def test_code_mode_keeps_operators_and_identifiers():
 def test_empty_and_punctuation_only_text_has_no_tokens():
     assert len(tokenize("")) == 0
     assert len(tokenize(" ... --- !!! ")) == 0
+
+
+def _regex_tokens(text: str, mode: TextMode, settings: NormalizationSettings) -> list[tuple]:
+    """The tokenizer's definition, read literally: the mode's regex over the text, each match
+    folded (NFKC, accents, case) and split again by the regex when folding made several."""
+    import re
+    import unicodedata
+
+    pattern = re.compile(r"[^\W_]+" if mode is TextMode.PROSE else r"\w+|[^\w\s]")
+    out = []
+    for match in pattern.finditer(text):
+        token = unicodedata.normalize(settings.unicode_form, match.group())
+        if settings.fold_accents:
+            kept = (c for c in unicodedata.normalize("NFD", token) if not unicodedata.combining(c))
+            token = unicodedata.normalize("NFC", "".join(kept))
+        if settings.casefold:
+            token = token.casefold()
+        out.extend((piece, match.start(), match.end()) for piece in pattern.findall(token))
+    return out
+
+
+@pytest.mark.parametrize("mode", list(TextMode))
+@pytest.mark.parametrize(
+    "settings",
+    [NormalizationSettings(), NormalizationSettings(casefold=False, fold_accents=False)],
+    ids=["default", "no-folding"],
+)
+def test_tokens_and_spans_are_the_regex_definition_on_real_text(data_root, mode, settings):
+    """The compiled tokenizer against the regex it implements, on real pages (curly quotes,
+    dashes, accents), book text in French and English, and characters whose folding changes
+    their length or splits them."""
+    texts = [
+        json.loads(line)["text"]
+        for line in (data_root / "web" / "c4_sample_1000.jsonl").read_text("utf-8").splitlines()
+    ][:400]
+    french = "books_French_20000-Lieues-sous-les-mers.txt"
+    for name in ("books_11-0.txt", french, "books_2600-0.txt"):
+        path = data_root / "books" / name
+        if path.exists():
+            book = path.read_text("utf-8")
+            texts += [book[i : i + 5000] for i in range(0, 100_000, 5000)]
+    texts += ["", "½ ﬁne Straße İstanbul x\u0301y ①② _a_ __init__ a+b→c … ǅ Ⅻ ㎏", "\ud800 x"]
+    assert sum(not t.isascii() for t in texts) > 100
+    for text in texts:
+        tokenized = tokenize(text, mode, settings)
+        spans = zip(tokenized.starts.tolist(), tokenized.ends.tolist(), strict=True)
+        got = [(token, a, b) for token, (a, b) in zip(tokenized.tokens, spans, strict=True)]
+        assert got == _regex_tokens(text, mode, settings), text[:80]

@@ -14,7 +14,9 @@ import pytest
 from indexer.build import build_index
 from reference_corpora import transforms as T
 from reference_corpora.suite import SuiteBuilder, SuiteData, evaluate, read_web
+from service.document import Document
 from service.scanner import Scanner, ScanSettings
+from service.verbatim import _BatchGrams
 from tests.conftest import BOOKS_OUTSIDE, books_corpus, catalog_corpus
 
 
@@ -174,6 +176,36 @@ def test_an_item_with_a_word_dropped_is_found_when_a_number_follows_it(
     assert matches and matches[0].decision.value == "remove", matches
     copy_end = page.index(after)
     assert all(e.doc_end <= copy_end for e in matches[0].evidence)
+
+
+def test_a_batch_gives_each_document_what_it_gets_alone(scanner, small_corpora, web_docs):
+    """Candidates are looked up for a whole batch at once; no document may gain or lose
+    evidence by its neighbours, also when an item is cut across two adjacent documents (the
+    grams that would straddle them belong to neither)."""
+    items = [it.text for corpus in small_corpora for it in corpus.items[:4]]
+    docs = []
+    for n, item in enumerate(items):
+        page = web_docs[n]
+        words = item.split()
+        for cut in (3, len(words) // 2):
+            head, tail = " ".join(words[:cut]), " ".join(words[cut:])
+            docs += [page[:500] + "\n" + head, tail + "\n" + page[500:1500]]
+        docs.append(page[:800] + "\n" + item + "\n" + page[800:])
+    docs += ["", web_docs[50]]
+    batch = scanner.scan_many(docs)
+    alone = [scanner.scan(doc) for doc in docs]
+    assert [r.to_dict() for r in batch] == [r.to_dict() for r in alone]
+    assert sum(r.decision.value != "keep" for r in batch) >= len(items)
+    # Alignment reads each document's own grams, so a straddling gram would only show in the
+    # candidates: compare those too.
+    matcher, settings = scanner.verbatim, scanner.index.manifest.settings
+    documents = [Document(doc, settings) for doc in docs]
+    for corpus in scanner.index.corpora:
+        policy = matcher.policy.for_kind(corpus.record.kind.value)
+        together = matcher._candidates(_BatchGrams(documents), corpus, policy)
+        assert together == [
+            matcher._candidates(_BatchGrams([d]), corpus, policy)[0] for d in documents
+        ]
 
 
 def test_empty_and_whitespace_documents_are_kept(scanner):
