@@ -14,6 +14,8 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
+import orjson
+
 
 class RejectKind(StrEnum):
     """Why a record cannot be scanned; reports count rejects by these."""
@@ -109,7 +111,16 @@ class BadLine:
 
 
 def parse_json_line(raw: bytes) -> Any:
-    """The value on one JSON line, or ``BadLine`` when it is not UTF-8 or not JSON."""
+    """The value on one JSON line, or ``BadLine`` when it is not UTF-8 or not JSON.
+
+    orjson parses the lines it accepts about 3x faster than ``json``; what it refuses (NaN,
+    lone surrogates, integers past 64 bits, bad bytes) goes the ``json`` way, which accepts
+    the first three as before and says precisely what is wrong with the rest.
+    """
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        pass
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
