@@ -16,7 +16,7 @@ import sys
 import unicodedata
 from dataclasses import dataclass, replace
 from enum import Enum
-from functools import cached_property
+from functools import cached_property, lru_cache
 
 import numpy as np
 
@@ -114,6 +114,8 @@ class TokenizedText:
         )
 
 
+# Pages repeat their few non-ASCII tokens (curly quotes, dashes, accented names).
+@lru_cache(maxsize=1 << 16)
 def _fold(token: str, settings: NormalizationSettings) -> str:
     folded = unicodedata.normalize(settings.unicode_form, token)
     if settings.fold_accents:
@@ -143,16 +145,19 @@ def tokenize(
     settings = settings or NormalizationSettings()
     mode = TextMode(mode)
     points = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
-    ascii_only = text.isascii()
-    table = _class_table(mode) if ascii_only else _class_table(mode, points)
+    table = _CLASS_TABLES[mode]
     starts = np.empty(len(points), dtype=np.int64)
     ends = np.empty(len(points), dtype=np.int64)
     wide = np.zeros(len(points), dtype=np.bool_)
-    count = _token_spans(points, table, starts, ends, wide)
-    starts, ends = starts[:count], ends[:count]
-    if settings.casefold:
-        # ASCII letters only: the text keeps its length, so every offset stays valid.
-        points = np.where((points >= 65) & (points <= 90), points + 32, points).astype(np.uint32)
+    # ASCII letters only are folded here: the text keeps its length, so offsets stay valid.
+    folded_points = np.empty_like(points)
+    count = _token_spans(points, table, settings.casefold, starts, ends, wide, folded_points)
+    if count < 0:  # a character not seen before: classify it, then cut again
+        _learn_classes(table, points, mode)
+        wide[:] = False
+        count = _token_spans(points, table, settings.casefold, starts, ends, wide, folded_points)
+    starts, ends, points = starts[:count], ends[:count], folded_points
+    ascii_only = text.isascii()
     if ascii_only:
         folded = text.lower() if settings.casefold else text
         return TokenizedText(starts, ends, FoldedText(folded, points, {}))
@@ -176,37 +181,42 @@ def _class_of(character: str, mode: TextMode) -> int:
 
 
 _UNKNOWN = 255
-# Per mode, the class of every code point, filled in as characters are first seen.
-_CLASS_TABLES: dict[TextMode, np.ndarray] = {}
 
 
-def _class_table(mode: TextMode, points: np.ndarray | None = None) -> np.ndarray:
-    """The mode's class table, with every code point of ``points`` known."""
-    table = _CLASS_TABLES.get(mode)
-    if table is None:
-        table = np.full(sys.maxunicode + 1, _UNKNOWN, dtype=np.uint8)
-        table[:128] = [_class_of(chr(c), mode) for c in range(128)]
-        _CLASS_TABLES[mode] = table
-    if points is not None:
-        codes = np.unique(points[points >= 128])
-        for code in codes[table[codes] == _UNKNOWN].tolist():
-            table[code] = _class_of(chr(code), mode)
+def _new_class_table(mode: TextMode) -> np.ndarray:
+    table = np.full(sys.maxunicode + 1, _UNKNOWN, dtype=np.uint8)
+    table[:128] = [_class_of(chr(c), mode) for c in range(128)]
     return table
 
 
+# Per mode, the class of every code point, filled in as characters are first seen.
+_CLASS_TABLES = {mode: _new_class_table(mode) for mode in TextMode}
+
+
+def _learn_classes(table: np.ndarray, points: np.ndarray, mode: TextMode) -> None:
+    codes = np.unique(points[points >= 128])
+    for code in codes[table[codes] == _UNKNOWN].tolist():
+        table[code] = _class_of(chr(code), mode)
+
+
 @compiled_on_first_use
-def _token_spans(points, table, starts, ends, wide):
+def _token_spans(points, table, casefold, starts, ends, wide, folded):
     # Runs of _RUN characters and lone _SINGLE ones, as the regex's finditer would cut them;
-    # ``wide`` marks the tokens that hold a non-ASCII character.
+    # ``wide`` marks the tokens that hold a non-ASCII character, ``folded`` gets the points
+    # with ASCII letters lower-cased. -1: a character of unknown class, nothing is valid.
     count = 0
     in_run = False
     for i in range(len(points)):
-        kind = table[points[i]]
+        point = points[i]
+        kind = table[point]
+        if kind == _UNKNOWN:
+            return -1
+        folded[i] = point + 32 if casefold and 65 <= point <= 90 else point
         if kind == _RUN:
             if not in_run:
                 starts[count] = i
                 in_run = True
-            if points[i] >= 128:
+            if point >= 128:
                 wide[count] = True
             continue
         if in_run:
@@ -216,7 +226,7 @@ def _token_spans(points, table, starts, ends, wide):
         if kind == _SINGLE:
             starts[count] = i
             ends[count] = i + 1
-            wide[count] = points[i] >= 128
+            wide[count] = point >= 128
             count += 1
     if in_run:
         ends[count] = len(points)
@@ -239,17 +249,23 @@ def _fold_unicode_tokens(
     again by the mode's regex, and every piece points at the whole original token.
     """
     pattern = _PATTERNS[mode]
-    counts = np.ones(len(starts), dtype=np.int64)
     changed: dict[int, list[str]] = {}
-    for i in unicode_tokens.tolist():
-        start, end = int(starts[i]), int(ends[i])
+    for i, start, end in zip(
+        unicode_tokens.tolist(),
+        starts[unicode_tokens].tolist(),
+        ends[unicode_tokens].tolist(),
+        strict=True,
+    ):
         token = _fold(text[start:end], settings)
-        if pattern.fullmatch(token):
-            if token != folded.text[start:end]:
-                changed[i] = [token]
-            continue
-        changed[i] = pattern.findall(token)
-        counts[i] = len(changed[i])
+        if not pattern.fullmatch(token):
+            changed[i] = pattern.findall(token)
+        elif token != folded.text[start:end]:
+            changed[i] = [token]
+    if not changed:
+        return TokenizedText(starts, ends, folded)
+    counts = np.ones(len(starts), dtype=np.int64)
+    for i, pieces in changed.items():
+        counts[i] = len(pieces)
     first = np.cumsum(counts) - counts
     replaced = {
         int(first[i]) + k: piece for i, pieces in changed.items() for k, piece in enumerate(pieces)
