@@ -14,7 +14,7 @@ from pathlib import Path
 from indexer.embedding import Embedder, model_fingerprint
 from indexer.fingerprints import NgramSettings
 from indexer.manifest import IndexSettings, check_compatible
-from indexer.normalize import NormalizationSettings
+from indexer.normalize import NormalizationSettings, TextMode
 from indexer.store import ReferenceIndex
 from service.document import Document
 from service.paraphrase import ParaphraseMatcher, ParaphraseSettings
@@ -131,6 +131,11 @@ class Scanner:
         check_compatible(index.manifest, expected, fingerprint)
         if "paraphrase" in settings.tiers:
             index.static_embedder  # noqa: B018 - checks the static model before any scan
+        # The compiled tokenizer and hash loops load on first use (numba's start, about a
+        # second): a loaded scanner has paid it, not its first request or its first shard.
+        warm = Document("warm up", index.manifest.settings)
+        for mode in TextMode:
+            warm.token_hashes(mode)
         return cls(index, policy=policy, settings=settings, embedder=embedder, backend=backend)
 
     def scan(self, text: str, *, doc_id: str | None = None) -> ScanResult:
