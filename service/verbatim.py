@@ -9,7 +9,6 @@ reference never flags a document on its own.
 
 from __future__ import annotations
 
-import itertools
 import re
 from collections import OrderedDict, defaultdict
 from collections.abc import Sequence
@@ -20,12 +19,18 @@ from rapidfuzz.distance import Indel
 
 from indexer.fingerprints import ngram_hashes, tokenized_hashes
 from indexer.normalize import TextMode, TokenizedText, tokenize
-from indexer.store import CorpusIndex, ReferenceIndex, posting_ranges, posting_rows
+from indexer.store import CorpusIndex, ReferenceIndex
 from indexer.terms import distinct_mass, numbers_in
 from service.document import Document
 from service.policy import KindPolicy, Policy
 from service.results import Evidence, Method
 from service.scoring import ItemEvidence, verbatim_confidence
+from service.verbatim_candidates import (
+    BatchGrams,
+    CandidateLimits,
+    PresenceFilter,
+    find_candidates,
+)
 
 # An edge segment (at most 2n tokens) is taken into a region above this similarity: one
 # dropped or changed word in a few keeps it above, unrelated text falls well below.
@@ -85,33 +90,6 @@ class _Region:
     ref_last: int
 
 
-class _BatchGrams:
-    """The grams of a batch of documents per (mode, length), computed once for all corpora.
-
-    ``keys`` are the batch's distinct grams, sorted; ``key_of_gram`` and ``doc_of_gram`` say,
-    for every gram of every document, which key it is and which document holds it. The grams
-    come from one pass over the batch's token hashes laid end to end, dropping the grams that
-    straddle two documents.
-    """
-
-    def __init__(self, docs: Sequence[Document]):
-        self.size = len(docs)
-        self._docs = docs
-        self._grams: dict[tuple[TextMode, int], tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
-
-    def grams(self, mode: TextMode, length: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        key = (mode, length)
-        if key not in self._grams:
-            hashes = [doc.token_hashes(mode) for doc in self._docs]
-            sizes = np.array([len(h) for h in hashes], dtype=np.int64)
-            grams = ngram_hashes(np.concatenate(hashes), length)
-            doc_of_gram = np.repeat(np.arange(self.size), sizes)[: len(grams)]
-            whole = np.arange(len(grams)) + length <= np.cumsum(sizes)[doc_of_gram]
-            keys, key_of_gram = np.unique(grams[whole], return_inverse=True)
-            self._grams[key] = (keys, key_of_gram, doc_of_gram[whole])
-        return self._grams[key]
-
-
 class VerbatimMatcher:
     """Finds reference passages copied (possibly re-wrapped, re-cased or lightly edited)."""
 
@@ -128,67 +106,47 @@ class VerbatimMatcher:
         self._passage_cache: OrderedDict[tuple[str, int], _PassageText] = OrderedDict()
         self._text_cache: OrderedDict[tuple[str, int], str] = OrderedDict()
         self._cache_size = cache_size
+        self._presence_filters: dict[str, PresenceFilter] = {}
         self.term_settings = index.manifest.settings.terms
 
     def find(self, doc: Document) -> list[ItemEvidence]:
         return self.find_many([doc])[0]
 
     def find_many(self, docs: Sequence[Document]) -> list[list[ItemEvidence]]:
-        """Evidence per document, the candidates of a whole batch looked up at once.
-
-        A batch's grams are deduplicated across its documents and each distinct gram is
-        looked up once per corpus: numpy calls over thousands of grams instead of one per
-        document, corpus and gram length, which cost more than the lookups themselves.
-        """
+        """Evidence per document; the candidates of a whole batch are looked up together
+        (``service.verbatim_candidates``)."""
         found: list[list[ItemEvidence]] = [[] for _ in docs]
-        batch = _BatchGrams(docs)
+        grams: dict[tuple[TextMode, int], BatchGrams] = {}
         for corpus in self.index.corpora:
+            if len(corpus.ngram_hashes) == 0:
+                continue
             kind_policy = self.policy.for_kind(corpus.record.kind.value)
-            for doc, evidence, passages in zip(
-                docs, found, self._candidates(batch, corpus, kind_policy), strict=True
-            ):
+            mode = corpus.record.mode
+            for length in corpus.record.gram_lengths:
+                if (mode, length) not in grams:
+                    grams[mode, length] = BatchGrams.of(docs, mode, length)
+            candidates = find_candidates(
+                {n: grams[mode, n] for n in corpus.record.gram_lengths},
+                corpus,
+                self._presence(corpus),
+                CandidateLimits(
+                    self.settings.max_postings,
+                    self.settings.max_candidates,
+                    kind_policy.candidate_min_hits,
+                ),
+                len(docs),
+            )
+            for doc, evidence, passages in zip(docs, found, candidates, strict=True):
                 for passage in passages:
                     item = corpus.passage_item(passage)
                     for one in self._align(doc, corpus, passage, kind_policy):
                         evidence.append(ItemEvidence(corpus, item, one))
         return found
 
-    def _candidates(
-        self, batch: _BatchGrams, corpus: CorpusIndex, kind_policy: KindPolicy
-    ) -> list[list[int]]:
-        """Per document, the passages with enough gram hits, most hits first."""
-        table = corpus.ngram_hashes
-        none: list[list[int]] = [[] for _ in range(batch.size)]
-        if len(table) == 0:
-            return none
-        hits = []
-        for length in corpus.record.gram_lengths:
-            keys, key_of_gram, doc_of_gram = batch.grams(corpus.record.mode, length)
-            low, counts = posting_ranges(table, keys)
-            counts[counts > self.settings.max_postings] = 0
-            counts = counts[key_of_gram]
-            present = counts > 0
-            low, counts = low[key_of_gram][present], counts[present]
-            # One hit per (document, posting): a gram a page repeats counts once.
-            rows = posting_rows(low, counts)
-            hits.append(np.unique(np.repeat(doc_of_gram[present], counts) * len(table) + rows))
-        docs, rows = np.divmod(np.concatenate(hits), len(table))
-        pairs = docs * len(corpus.passage_grams) + corpus.ngram_passages[rows]
-        if len(pairs) == 0:
-            return none
-        pairs, hits = np.unique(pairs, return_counts=True)
-        docs, passages = np.divmod(pairs, len(corpus.passage_grams))
-        needed = np.minimum(corpus.passage_grams[passages], kind_policy.candidate_min_hits)
-        chosen = hits >= np.maximum(needed, 1)
-        docs, passages, hits = docs[chosen], passages[chosen], hits[chosen]
-        # Per document: most hits first, ties by passage number (pairs are sorted by it).
-        order = np.lexsort((-hits, docs))
-        docs, passages = docs[order], passages[order]
-        firsts = np.searchsorted(docs, np.arange(batch.size + 1))
-        limit = self.settings.max_candidates
-        return [
-            passages[a : min(b, a + limit)].tolist() for a, b in itertools.pairwise(firsts.tolist())
-        ]
+    def _presence(self, corpus: CorpusIndex) -> PresenceFilter:
+        if corpus.name not in self._presence_filters:
+            self._presence_filters[corpus.name] = PresenceFilter(corpus.ngram_hashes)
+        return self._presence_filters[corpus.name]
 
     def _align(
         self, doc: Document, corpus: CorpusIndex, passage: int, kind_policy: KindPolicy

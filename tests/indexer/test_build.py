@@ -105,7 +105,7 @@ def test_scanner_refuses_an_index_built_with_another_model_or_settings(tiny_inde
     # An index hashed with another function (an older release's xxh3) would match nothing.
     ngrams = {**original["settings"]["ngrams"], "hash": "xxh3_64-polynomial"}
     _edited_manifest(tiny_index, original, "settings", "ngrams", ngrams)
-    with pytest.raises(IndexMismatchError, match="ngrams.*xxh3_64-polynomial"):
+    with pytest.raises(IndexMismatchError, match=r"ngrams.*xxh3_64-polynomial"):
         Scanner.load(tiny_index, settings=ScanSettings(tiers=("verbatim",)))
 
     _edited_manifest(tiny_index, original, "model", "fingerprint", "sha256:" + "0" * 64)

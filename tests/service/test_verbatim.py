@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import random
 
+import numpy as np
 import pytest
 
 from indexer.build import build_index
@@ -16,7 +17,12 @@ from reference_corpora import transforms as T
 from reference_corpora.suite import SuiteBuilder, SuiteData, evaluate, read_web
 from service.document import Document
 from service.scanner import Scanner, ScanSettings
-from service.verbatim import _BatchGrams
+from service.verbatim_candidates import (
+    BatchGrams,
+    CandidateLimits,
+    PresenceFilter,
+    find_candidates,
+)
 from tests.conftest import BOOKS_OUTSIDE, books_corpus, catalog_corpus
 
 
@@ -197,15 +203,32 @@ def test_a_batch_gives_each_document_what_it_gets_alone(scanner, small_corpora, 
     assert [r.to_dict() for r in batch] == [r.to_dict() for r in alone]
     assert sum(r.decision.value != "keep" for r in batch) >= len(items)
     # Alignment reads each document's own grams, so a straddling gram would only show in the
-    # candidates: compare those too.
+    # candidates: compare those too, and with the presence filter against a full search.
     matcher, settings = scanner.verbatim, scanner.index.manifest.settings
     documents = [Document(doc, settings) for doc in docs]
     for corpus in scanner.index.corpora:
-        policy = matcher.policy.for_kind(corpus.record.kind.value)
-        together = matcher._candidates(_BatchGrams(documents), corpus, policy)
-        assert together == [
-            matcher._candidates(_BatchGrams([d]), corpus, policy)[0] for d in documents
-        ]
+        min_hits = matcher.policy.for_kind(corpus.record.kind.value).candidate_min_hits
+        presence = PresenceFilter(corpus.ngram_hashes)
+        together = _candidates(documents, corpus, presence, min_hits)
+        alone = [_candidates([d], corpus, presence, min_hits)[0] for d in documents]
+        assert together == alone
+        assert together == _candidates(documents, corpus, _NothingAbsent(), min_hits)
+        assert sum(map(len, together)) > 0
+
+
+def _candidates(docs, corpus, presence, min_hits):
+    lengths = corpus.record.gram_lengths
+    grams = {n: BatchGrams.of(docs, corpus.record.mode, n) for n in lengths}
+    return find_candidates(
+        grams, corpus, presence, CandidateLimits(2000, 2000, min_hits), len(docs)
+    )
+
+
+class _NothingAbsent:
+    """A presence filter that passes every gram: the candidates of a full search."""
+
+    def may_hold(self, keys):
+        return np.ones(len(keys), dtype=bool)
 
 
 def test_empty_and_whitespace_documents_are_kept(scanner):
