@@ -64,9 +64,10 @@ def token_hashes(tokens: list[str], seed: int = 0) -> np.ndarray:
 def tokenized_hashes(tokenized: TokenizedText, seed: int = 0) -> np.ndarray:
     """``token_hashes(tokenized.tokens)``, from the folded code points (no token strings)."""
     folded = tokenized.folded
-    hashes = span_hashes(
-        folded.points, tokenized.starts - folded.origin, tokenized.ends - folded.origin, seed
-    )
+    starts, ends = tokenized.starts, tokenized.ends
+    if folded.origin:
+        starts, ends = starts - folded.origin, ends - folded.origin
+    hashes = span_hashes(folded.points, starts, ends, seed)
     if folded.replaced:
         hashes[list(folded.replaced)] = token_hashes(list(folded.replaced.values()), seed)
     return hashes
