@@ -1,11 +1,11 @@
 """Where the verbatim tier's time goes, stage by stage (issue 12), on the shard-scan documents.
 
-Each stage runs over every document before the next one starts, with the previous stages'
+Each stage runs over a batch's documents before the next one starts, with the previous stages'
 results cached, so its CPU time is its own: reading and parsing the JSON lines, tokenizing
-(prose and code modes), token hashing, gram hashing, finding and aligning candidates (the
-whole ``VerbatimMatcher`` call; it reports the candidate lookup apart where the revision can),
-scoring, and writing the results as JSON. Only public entry points that every revision has are
-called, so the same script runs against an older revision from a git worktree:
+(prose and code modes), token hashing, gram hashing, the postings lookup with candidate
+ranking, alignment with its rapidfuzz checks, scoring, and writing the results as JSON. The
+matcher's stages run through each revision's own (private) methods, so the same script runs
+against an older revision from a git worktree:
 
     python -m benchmarks.verbatim_profile
     git worktree add /tmp/old <rev> && cd /tmp/old && \\
@@ -19,6 +19,7 @@ import json
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from benchmarks._common import CACHE, cached_index, git_revision, machine
 from benchmarks.peer_speed import make_documents
@@ -27,7 +28,7 @@ from indexer.normalize import TextMode
 from reference_corpora.catalog import data_dir
 from service.document import Document
 from service.scanner import Scanner, ScanSettings
-from service.scoring import score_document
+from service.scoring import ItemEvidence, score_document
 
 
 class _Stages:
@@ -61,17 +62,7 @@ def profile_once(scanner: Scanner, lines: list[bytes], batch: int) -> dict[str, 
             for doc in docs:
                 for mode in modes:
                     doc.token_hashes(mode)
-        if hasattr(matcher, "find_many"):
-            # Grams are hashed per batch inside the candidate lookup.
-            with clock.stage("grams + candidates + alignment"):
-                found = matcher.find_many(docs)
-        else:  # older revisions: grams per document, then one document at a time
-            with clock.stage("gram hashes"):
-                for doc in docs:
-                    for mode, length in lengths:
-                        doc.grams(mode, length)
-            with clock.stage("candidates + alignment"):
-                found = [matcher.find(doc) for doc in docs]
+        found = _find(matcher, docs, lengths, clock)
         with clock.stage("scoring"):
             results = [
                 score_document(doc, evidence, scanner.policy, scanner.settings.min_report_risk)
@@ -81,6 +72,57 @@ def profile_once(scanner: Scanner, lines: list[bytes], batch: int) -> dict[str, 
             for result in results:
                 json.dumps(result.to_dict(), ensure_ascii=False)
     return clock.totals
+
+
+def _find(matcher: Any, docs: list[Document], lengths: set, clock: _Stages) -> list[list]:
+    """The matcher's work split into gram hashing, the postings lookup with candidate ranking,
+    and alignment with its rapidfuzz checks (private methods: each revision's own)."""
+    found: list[list] = [[] for _ in docs]
+    batched = _batched_candidates(matcher, docs, lengths, clock)
+    if batched is None:  # older revisions: grams, then candidates, one document at a time
+        with clock.stage("gram hashes"):
+            for doc in docs:
+                for mode, length in lengths:
+                    doc.grams(mode, length)
+        batched = {}
+        with clock.stage("postings lookup + ranking"):
+            for corpus in matcher.index.corpora:
+                policy = matcher.policy.for_kind(corpus.record.kind.value)
+                batched[corpus.name] = [matcher._candidates(d, corpus, policy) for d in docs]
+    with clock.stage("alignment + rapidfuzz"):
+        for corpus in matcher.index.corpora:
+            policy = matcher.policy.for_kind(corpus.record.kind.value)
+            for doc, evidence, passages in zip(docs, found, batched[corpus.name], strict=True):
+                for passage in passages:
+                    item = corpus.passage_item(passage)
+                    for one in matcher._align(doc, corpus, passage, policy):
+                        evidence.append(ItemEvidence(corpus, item, one))
+    return found
+
+
+def _batched_candidates(
+    matcher: Any, docs: list[Document], lengths: set, clock: _Stages
+) -> dict[str, list[list[int]]] | None:
+    if not hasattr(matcher, "_presence"):  # a revision before batched candidates
+        return None
+    from service.verbatim_candidates import BatchGrams, CandidateLimits, find_candidates
+
+    with clock.stage("gram hashes"):
+        grams = {(mode, n): BatchGrams.of(docs, mode, n) for mode, n in lengths}
+    out = {}
+    with clock.stage("postings lookup + ranking"):
+        for corpus in matcher.index.corpora:
+            policy = matcher.policy.for_kind(corpus.record.kind.value)
+            limits = CandidateLimits(
+                matcher.settings.max_postings,
+                matcher.settings.max_candidates,
+                policy.candidate_min_hits,
+            )
+            mine = {n: grams[corpus.record.mode, n] for n in corpus.record.gram_lengths}
+            out[corpus.name] = find_candidates(
+                mine, corpus, matcher._presence(corpus), limits, len(docs)
+            )
+    return out
 
 
 def main() -> None:
