@@ -107,10 +107,11 @@ def find_candidates(
         return [[] for _ in range(size)]
     docs, rows = np.divmod(pairs, len(table))
     passage_count = len(corpus.passage_grams)
-    pairs = docs * passage_count + corpus.ngram_passages[rows]
+    # np.asarray: a memmap's slices stay memmaps, whose every operation goes through Python.
+    pairs = docs * passage_count + np.asarray(corpus.ngram_passages[rows], dtype=np.int64)
     pairs, hit_counts = np.unique(pairs, return_counts=True)
     docs, passages = np.divmod(pairs, passage_count)
-    needed = np.minimum(corpus.passage_grams[passages], limits.min_hits)
+    needed = np.minimum(np.asarray(corpus.passage_grams[passages]), limits.min_hits)
     chosen = hit_counts >= np.maximum(needed, 1)
     docs, passages, hit_counts = docs[chosen], passages[chosen], hit_counts[chosen]
     order = np.lexsort((-hit_counts, docs))  # stable: ties keep passage order
