@@ -15,6 +15,7 @@ from indexer.embedding import Embedder, model_fingerprint
 from indexer.manifest import IndexSettings, check_compatible
 from indexer.normalize import NormalizationSettings
 from indexer.store import ReferenceIndex
+from service.allowlist import Allowlist
 from service.document import Document
 from service.paraphrase import ParaphraseMatcher, ParaphraseSettings
 from service.policy import Policy
@@ -70,9 +71,12 @@ class Scanner:
         settings: ScanSettings | None = None,
         embedder: Embedder | None = None,
         backend: str | None = None,
+        allowlist: Allowlist | None = None,
     ):
         self.index = index
         self.policy = policy or Policy()
+        # Reviewers' dismissals: matches it covers are reported as allowed, not counted.
+        self.allowlist = allowlist
         self.settings = settings or ScanSettings()
         self.verbatim = (
             VerbatimMatcher(index, self.policy, self.settings.verbatim)
@@ -99,6 +103,7 @@ class Scanner:
         model: str | None = None,
         backend: str | None = None,
         embedder: Embedder | None = None,
+        allowlist: Allowlist | None = None,
     ) -> Scanner:
         """Open an index and check that this scanner reads it the way it was written.
 
@@ -129,7 +134,14 @@ class Scanner:
         check_compatible(index.manifest, expected, fingerprint)
         if "paraphrase" in settings.tiers:
             index.static_embedder  # noqa: B018 - checks the static model before any scan
-        return cls(index, policy=policy, settings=settings, embedder=embedder, backend=backend)
+        return cls(
+            index,
+            policy=policy,
+            settings=settings,
+            embedder=embedder,
+            backend=backend,
+            allowlist=allowlist,
+        )
 
     def scan(self, text: str, *, doc_id: str | None = None) -> ScanResult:
         """Scan one document."""
@@ -154,7 +166,7 @@ class Scanner:
             for bucket, more in zip(found, extra, strict=True):
                 bucket.extend(more)
         results = [
-            score_document(doc, bucket, self.policy, self.settings.min_report_risk)
+            score_document(doc, bucket, self.policy, self.settings.min_report_risk, self.allowlist)
             for doc, bucket in zip(docs, found, strict=True)
         ]
         if self.settings.near_misses and "paraphrase" in self.settings.tiers:
