@@ -618,14 +618,8 @@ def serve(
     from service.api.settings import ApiSettings, ApiSettingsError
 
     try:
-        settings = ApiSettings.from_env(
-            index=index,
-            host=host,
-            port=port,
-            tiers=tiers,
-            log_level=log_level,
-            allowlist=allowlist,
-        )
+        options = {"index": index, "host": host, "port": port, "tiers": tiers}
+        settings = ApiSettings.from_env(**options, log_level=log_level, allowlist=allowlist)
         read_manifest(settings.index)  # a wrong path fails here, not after start-up
         load_allowlist(settings.allowlist)  # ... and so does a bad allowlist
     except (ApiSettingsError, ClearanceIndexError, ValueError) as exc:

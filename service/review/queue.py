@@ -39,7 +39,7 @@ from service.shards.results import read_report
 FLAGGED = ("review", "remove")
 INDEX_FILE = "results-index.sqlite"
 VERDICTS_FILE = "verdicts.sqlite"
-INDEX_SCHEMA = 1
+INDEX_SCHEMA = 2
 
 
 def review_dir(results: Path) -> Path:
@@ -224,11 +224,22 @@ class ReviewResults:
             db.executescript(
                 """
                 CREATE INDEX docs_by_risk ON docs (decision, risk DESC, row);
+                CREATE INDEX docs_by_rank ON docs (risk DESC, row);
                 CREATE INDEX docs_by_id ON docs (doc_id);
                 CREATE INDEX matches_by_row ON matches (row, corpus, kind);
                 """
             )
+            # The filters' choices, worked out once: a page must not scan every match for them.
+            choices = {
+                name: [r[0] for r in db.execute(sql) if r[0]]
+                for name, sql in (
+                    ("corpora", "SELECT DISTINCT corpus FROM matches ORDER BY corpus"),
+                    ("kinds", "SELECT DISTINCT kind FROM matches ORDER BY kind"),
+                    ("shards", "SELECT DISTINCT shard FROM docs ORDER BY shard"),
+                )
+            }
             meta = {"signature": signature, "results": sum(counts.values()), **counts}
+            meta |= {name: json.dumps(values) for name, values in choices.items()}
             db.executemany("INSERT INTO meta VALUES (?, ?)", [(k, str(v)) for k, v in meta.items()])
             db.commit()
         finally:
@@ -273,8 +284,13 @@ class ReviewResults:
         return db
 
     def _where(self, chosen: QueueFilter) -> tuple[str, list[Any]]:
-        clauses = [f"d.decision IN ({', '.join('?' * len(chosen.decisions))})"]
-        params: list[Any] = list(chosen.decisions)
+        params: list[Any]
+        # Only flagged documents are indexed: asking for both decisions asks for no clause,
+        # and the page then reads in risk order from an index instead of sorting them all.
+        clauses, params = ["1"], []
+        if set(chosen.decisions) != set(FLAGGED):
+            clauses = [f"d.decision IN ({', '.join('?' * len(chosen.decisions))})"]
+            params = list(chosen.decisions)
         for column, value in (("corpus", chosen.corpus), ("kind", chosen.kind)):
             if value:
                 clauses.append(
@@ -305,18 +321,13 @@ class ReviewResults:
         )
 
     def facets(self) -> Facets:
-        db = self._db()
-        meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
-
-        def distinct(sql: str) -> list[str]:
-            return [r[0] for r in db.execute(sql) if r[0]]
-
+        meta = dict(self._db().execute("SELECT key, value FROM meta").fetchall())
         return Facets(
             results=int(meta["results"]),
             decisions={d: int(meta[d]) for d in DECISIONS},
-            corpora=distinct("SELECT DISTINCT corpus FROM matches ORDER BY corpus"),
-            kinds=distinct("SELECT DISTINCT kind FROM matches ORDER BY kind"),
-            shards=distinct("SELECT DISTINCT shard FROM docs ORDER BY shard"),
+            corpora=json.loads(meta["corpora"]),
+            kinds=json.loads(meta["kinds"]),
+            shards=json.loads(meta["shards"]),
         )
 
     def document(self, row: int) -> StoredDocument:
