@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from service.allowlist import AllowEntry, Allowlist, AllowlistError, allow_result
@@ -14,6 +16,9 @@ from service.gate import gate
 from service.gate.evaluate import evaluate
 from service.gate.policy import GatePolicy
 from service.scanner import Scanner, ScanSettings
+from service.shards import scan_shards
+from service.shards.errors import ShardScanConfigError
+from service.shards.results import iter_output_records
 from tests.service.gate.conftest import first_words, hide
 
 
@@ -104,3 +109,40 @@ def test_a_bad_entry_names_its_file_and_line(tmp_path):
         Allowlist.load(tmp_path / "missing.jsonl")
     path.write_text(json.dumps(good) + "\n")
     assert Allowlist.load(path).entries == (AllowEntry("c", "r", doc_id="d"),)
+
+
+def test_scan_shards_reports_allowed_matches_and_records_the_allowlist(
+    scanner, planted, web_docs, small_index, tmp_path
+):
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    rows = [{"id": "page-1", "text": planted}, {"id": "page-2", "text": web_docs[304]}]
+    pq.write_table(pa.Table.from_pylist(rows), inputs / "part.parquet")
+    match = only_match(scanner.scan(planted, doc_id="page-1"))
+    allowlist = Allowlist((AllowEntry(match.corpus, match.ref_id, doc_id="page-1"),), "a.jsonl")
+    out = tmp_path / "out"
+    run = scan_shards(
+        [inputs],
+        index=small_index,
+        out=out,
+        tiers=("verbatim",),
+        workers=1,
+        progress=False,
+        allowlist=allowlist,
+    )
+
+    assert run.report["decisions"] == {"keep": 2, "review": 0, "remove": 0}
+    [first] = [r.clearance for r in iter_output_records(out) if r.clearance["id"] == "page-1"]
+    assert first["matches"][0]["allowed"] == "document" and first["decision"] == "keep"
+    recorded = json.loads((out / "run.json").read_text(encoding="utf-8"))["allowlist"]
+    assert recorded["entries"] == [allowlist.entries[0].to_dict()]
+    with pytest.raises(ShardScanConfigError, match="allowlist"):
+        scan_shards(
+            [inputs],
+            index=small_index,
+            out=out,
+            tiers=("verbatim",),
+            workers=1,
+            progress=False,
+            allowlist=Allowlist(),
+        )
