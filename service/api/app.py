@@ -98,7 +98,7 @@ def _mount_review(app: FastAPI, settings: ApiSettings) -> None:
     from service.review.app import ReviewSite, review_router
 
     assert settings.review_results is not None
-    site = ReviewSite.open(settings.review_results, index=settings.index, base="/review")
+    site = ReviewSite.open(settings.review_results, base="/review", default_index=settings.index)
     app.include_router(review_router(site, [Depends(require_browser_key)]), prefix="/review")
 
 

@@ -46,10 +46,18 @@ class ReviewSite:
 
     @classmethod
     def open(
-        cls, results: Path | str, *, index: Path | None = None, docs: Sequence[str] = (), base=""
+        cls,
+        results: Path | str,
+        *,
+        index: Path | None = None,
+        docs: Sequence[str] = (),
+        base: str = "",
+        default_index: Path | None = None,
     ) -> ReviewSite:
+        """``index`` for the reference texts, else the one a shard scan recorded, else
+        ``default_index`` (the server's own, for results that do not say)."""
         opened = ReviewResults.open(results, docs=docs)
-        return cls(opened, ReferenceTexts(index or opened.index_dir), base)
+        return cls(opened, ReferenceTexts(index or opened.index_dir or default_index), base)
 
     def render(self, name: str, **context: Any) -> HTMLResponse:
         page = _templates.get_template(name).render(base=self.base, **context)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import threading
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -119,6 +120,9 @@ class VerdictStore:
             self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
         )
         self._db.row_factory = sqlite3.Row
+        # A server's request threads share this connection: one statement or transaction at
+        # a time on it (other processes are kept apart by SQLite's own locks).
+        self._lock = threading.RLock()
         self._db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         self._db.execute("PRAGMA journal_mode = WAL")
         self._db.execute("PRAGMA synchronous = FULL")
@@ -156,27 +160,37 @@ class VerdictStore:
 
     def current(self, doc_id: str) -> dict[tuple[str, str], Verdict]:
         """The latest verdict on each of a document's items."""
-        rows = self._db.execute(
-            "SELECT v.* FROM current c JOIN verdicts v ON v.id = c.verdict_id WHERE c.doc_id = ?",
-            (doc_id,),
-        ).fetchall()
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT v.* FROM current c JOIN verdicts v ON v.id = c.verdict_id "
+                "WHERE c.doc_id = ?",
+                (doc_id,),
+            ).fetchall()
         return {(r["corpus"], r["ref_id"]): _verdict(r) for r in rows}
 
     def latest(self) -> Iterator[Verdict]:
         """Every current verdict, oldest first."""
-        rows = self._db.execute(
-            "SELECT v.* FROM current c JOIN verdicts v ON v.id = c.verdict_id ORDER BY v.id"
-        )
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT v.* FROM current c JOIN verdicts v ON v.id = c.verdict_id ORDER BY v.id"
+            ).fetchall()
         for row in rows:
             yield _verdict(row)
 
     def history(self) -> Iterator[Verdict]:
         """Every verdict ever recorded, in order: what the JSONL export holds."""
-        for row in self._db.execute("SELECT * FROM verdicts ORDER BY id"):
+        with self._lock:
+            rows = self._db.execute("SELECT * FROM verdicts ORDER BY id").fetchall()
+        for row in rows:
             yield _verdict(row)
 
     def counts(self) -> ReviewCounts:
-        row = self._db.execute(
+        with self._lock:
+            row = self._fetch_counts()
+        return ReviewCounts(row["reviewed"], row["confirmed"], row["dismissed"])
+
+    def _fetch_counts(self) -> sqlite3.Row:
+        return self._db.execute(
             """
             SELECT COUNT(*) AS reviewed,
                    COALESCE(SUM(confirmed > 0), 0) AS confirmed,
@@ -189,7 +203,6 @@ class VerdictStore:
             ) WHERE judged >= flagged
             """
         ).fetchone()
-        return ReviewCounts(row["reviewed"], row["confirmed"], row["dismissed"])
 
     def export_jsonl(self, path: Path | str) -> int:
         """Every verdict as JSON lines (the whole history); returns how many."""
@@ -200,21 +213,30 @@ class VerdictStore:
         return len(lines)
 
     def _transaction(self):
-        return _Immediate(self._db)
+        return _Immediate(self._db, self._lock)
 
 
 class _Immediate:
     """``BEGIN IMMEDIATE`` ... ``COMMIT``: the write lock is taken (or waited for) at the start,
     so a transaction never fails half-way on a lock another writer holds."""
 
-    def __init__(self, db: sqlite3.Connection):
+    def __init__(self, db: sqlite3.Connection, lock: threading.RLock):
         self._db = db
+        self._lock = lock
 
     def __enter__(self) -> None:
-        self._db.execute("BEGIN IMMEDIATE")
+        self._lock.acquire()
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+        except BaseException:
+            self._lock.release()
+            raise
 
     def __exit__(self, kind: object, *rest: object) -> None:
-        self._db.execute("ROLLBACK" if kind is not None else "COMMIT")
+        try:
+            self._db.execute("ROLLBACK" if kind is not None else "COMMIT")
+        finally:
+            self._lock.release()
 
 
 def _verdict(row: sqlite3.Row) -> Verdict:

@@ -92,6 +92,40 @@ def test_two_threads_with_stores_of_their_own_write_at_once(tmp_path: Path):
         assert store.counts().to_dict() == {"reviewed": 50, "confirmed": 50, "dismissed": 0}
 
 
+def test_request_threads_sharing_one_store_write_at_once(tmp_path: Path):
+    """As a server's threads do: one connection, verdicts and page reads at the same time."""
+    barrier = threading.Barrier(3)
+    errors: list[BaseException] = []
+
+    with VerdictStore(tmp_path / "verdicts.sqlite") as store:
+
+        def reviewer(name: str) -> None:
+            barrier.wait()
+            try:
+                for n in range(100):
+                    store.record(Verdict(f"{name}-{n}", "c", "r", "confirmed", name, 1))
+            except BaseException as exc:
+                errors.append(exc)
+
+        def reader() -> None:
+            barrier.wait()
+            try:
+                for _ in range(100):
+                    store.counts()
+                    list(store.latest())
+            except BaseException as exc:
+                errors.append(exc)
+
+        threads = [threading.Thread(target=reviewer, args=(n,)) for n in ("ana", "ben")]
+        threads.append(threading.Thread(target=reader))
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert errors == []
+        assert store.counts().to_dict() == {"reviewed": 200, "confirmed": 200, "dismissed": 0}
+
+
 def test_the_latest_verdict_counts_and_dismissals_become_allowlist_entries(tmp_path: Path):
     with VerdictStore(tmp_path / "v.sqlite") as store:
         store.record(Verdict("d1", "gsm8k-test", "20", "dismissed", "ana", 1, level="document"))
