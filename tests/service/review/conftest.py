@@ -15,13 +15,17 @@ from __future__ import annotations
 
 import gzip
 import json
+import random
 import shutil
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
+from reference_corpora import transforms as T
+from reference_corpora.suite import hide as hide_at_random
 from service.cli import app
+from service.scanner import Scanner
 from service.shards import scan_shards
 from tests.service.gate.conftest import hide, shortest_opening, verbatim_scanner  # noqa: F401
 
@@ -91,3 +95,38 @@ def scanned_file(tmp_path_factory, review_inputs, small_index) -> Path:
     )
     assert run.exit_code == 0, run.output
     return out
+
+
+@pytest.fixture(scope="session")
+def both_tiers_scan(tmp_path_factory, small_index, small_corpora, web_docs, embedder):
+    """(results file, documents file) of `clearance scan --near-misses 3`, both tiers, over two
+    clean pages and one holding a reworded GSM8K question that both tiers find (the first of
+    a few, asked of the scanner), so that its evidence is verbatim and paraphrase."""
+    scanner = Scanner.load(small_index, embedder=embedder)
+    rng = random.Random(5)
+    for number, item in enumerate(small_corpora[0].items[40:52]):
+        text = item.text[: item.meta["prompt_end"]]
+        for step in (T.swap_vocabulary, T.rename_people, T.retemplate_question):
+            text = step(text, rng)
+        page = hide_at_random(text, web_docs[500 + number], random.Random(number))[0]
+        if any(len(m.methods) == 2 for m in scanner.scan(page).matches):
+            break
+    else:
+        raise AssertionError("no reworded question was found by both tiers")
+    folder = tmp_path_factory.mktemp("both-tiers")
+    docs = folder / "docs.jsonl"
+    rows = [{"id": "clean-1", "text": web_docs[520]}, {"id": "reworded", "text": page}]
+    rows.append({"id": "clean-2", "text": web_docs[521]})
+    docs.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    results = folder / "results.jsonl"
+    run = CliRunner().invoke(
+        app,
+        [
+            *("scan", str(docs), "--index", str(small_index)),
+            *("--near-misses", "3"),
+            "--out",
+            str(results),
+        ],
+    )
+    assert run.exit_code == 0, run.output
+    return results, docs
