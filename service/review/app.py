@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlencode
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import jinja2
 from fastapi import APIRouter, FastAPI, HTTPException, Request
@@ -88,7 +88,10 @@ def review_router(site: ReviewSite, dependencies: Sequence[Depends] = ()) -> API
     def queue(request: Request) -> HTMLResponse:
         params = dict(request.query_params)
         chosen = _filter(params)
-        page = max(0, int(params.get("page") or 0))
+        asked = params.get("page") or "0"
+        if not asked.isdigit():
+            raise HTTPException(400, "page is a number from 0")
+        page = int(asked)
         total = results.count(chosen)
         chosen_params = {k: v for k, v in params.items() if k != "page" and v}
         return site.render(
@@ -120,6 +123,11 @@ def review_router(site: ReviewSite, dependencies: Sequence[Depends] = ()) -> API
 
     @router.post("/documents/{row}/verdicts")
     async def verdict(request: Request, row: int) -> RedirectResponse:
+        # A browser sends Basic credentials to any page that posts here; a verdict must come
+        # from the review page itself, not from a form on another site.
+        origin = request.headers.get("origin")
+        if origin and urlsplit(origin).netloc != request.headers.get("host"):
+            raise HTTPException(403, "verdicts are taken from the review pages only")
         form = {k: v[-1] for k, v in parse_qs((await request.body()).decode("utf-8")).items()}
         try:
             stored = results.document(row)

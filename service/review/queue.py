@@ -29,8 +29,8 @@ from indexer.readers.streams import named_format
 from service.gate.results_input import (
     DECISIONS,
     RECORD_FOLDERS,
+    check_result,
     is_shard_results,
-    read_results,
     shard_run_settings,
 )
 from service.review.store import VerdictStore
@@ -39,7 +39,7 @@ from service.shards.results import read_report
 FLAGGED = ("review", "remove")
 INDEX_FILE = "results-index.sqlite"
 VERDICTS_FILE = "verdicts.sqlite"
-INDEX_SCHEMA = 2
+INDEX_SCHEMA = 3
 
 
 def review_dir(results: Path) -> Path:
@@ -249,9 +249,11 @@ class ReviewResults:
     def _results(self) -> Iterator[tuple[tuple[Any, ...], dict[str, Any]]]:
         """(shard, file, offset, line, row, ordinal) and the result, for every scanned record."""
         if not self.is_shards:
-            # Checked as the gate checks them: a file that is not results stops here.
-            for ordinal, result in enumerate(read_results(self.path), start=1):
-                yield ("", self.path.name, None, None, None, ordinal), result
+            records = enumerate(_records(self.path), start=1)
+            for ordinal, (offset, line, row, result) in records:
+                # Checked as the gate checks them: a file that is not results stops here.
+                check_result(result, self.path, line if line is not None else row)
+                yield ("", self.path.name, offset, line, row, ordinal), result
             return
         for relative, shard in self.files():
             for offset, line, row, data in _records(self._file_path(relative)):
@@ -336,8 +338,8 @@ class ReviewResults:
             raise KeyError(row)
         path = self._file_path(found["file"])
         where = f"{found['file']}:{found['line'] or found['rowno'] or found['ordinal']}"
+        data = _record_at(path, found["offset"], found["line"], found["rowno"])
         if self.is_shards:
-            data = _record_at(path, found["offset"], found["line"], found["rowno"])
             return StoredDocument(
                 row,
                 found["doc_id"],
@@ -346,13 +348,13 @@ class ReviewResults:
                 data["clearance"],
                 _text(data.get(self.text_field)),
             )
-        result = _nth(read_results(path), found["ordinal"])
         return StoredDocument(
-            row, found["doc_id"], "", where, result, self._doc_text(found["ordinal"], result)
+            row, found["doc_id"], "", where, data, self._doc_text(found["ordinal"], data)
         )
 
     def _doc_text(self, ordinal: int, result: dict[str, Any]) -> str | None:
-        """The n-th input record's text (results come one per record, in input order)."""
+        """The n-th input record's text (results come one per record, in input order); the
+        documents are read up to it at each view, so give big inputs to scan-shards instead."""
         if not self.docs:
             return None
         record = _nth(read_records(find_sources(list(self.docs))), ordinal)

@@ -49,6 +49,7 @@ def test_the_queue_filters_and_counts(pages):
         "rv-review",
     ]
     assert pages.get("/?decision=maybe").status_code == 400
+    assert pages.get("/?page=-1").status_code == 400
     assert pages.get("/documents/999").status_code == 404
     assert pages.get("/static/review.css").headers["content-type"].startswith("text/css")
     assert pages.get("/static/../app.py").status_code == 404
@@ -83,6 +84,11 @@ def test_a_dismissal_is_kept_counted_reported_and_exported(pages, shard_results)
         pages.post_form(f"/documents/{row}/verdicts", {**form, "reviewer": ""}).status_code == 400
     )
     assert pages.post_form(f"/documents/{row}/verdicts", {**form, "match": "9"}).status_code == 400
+    forged = pages.request(
+        "POST", f"/documents/{row}/verdicts", data=form, headers={"Origin": "http://evil.example"}
+    )
+    assert forged.status_code == 403
+    assert len(pages.get("/verdicts.jsonl").text.splitlines()) == 1
 
 
 def test_the_pages_are_mounted_in_serve_behind_its_api_keys(small_index, shard_results):
