@@ -121,15 +121,8 @@ def test_scan_shards_reports_allowed_matches_and_records_the_allowlist(
     match = only_match(scanner.scan(planted, doc_id="page-1"))
     allowlist = Allowlist((AllowEntry(match.corpus, match.ref_id, doc_id="page-1"),), "a.jsonl")
     out = tmp_path / "out"
-    run = scan_shards(
-        [inputs],
-        index=small_index,
-        out=out,
-        tiers=("verbatim",),
-        workers=1,
-        progress=False,
-        allowlist=allowlist,
-    )
+    settings = {"index": small_index, "out": out, "tiers": ("verbatim",), "workers": 1}
+    run = scan_shards([inputs], **settings, progress=False, allowlist=allowlist)
 
     assert run.report["decisions"] == {"keep": 2, "review": 0, "remove": 0}
     [first] = [r.clearance for r in iter_output_records(out) if r.clearance["id"] == "page-1"]
@@ -137,12 +130,4 @@ def test_scan_shards_reports_allowed_matches_and_records_the_allowlist(
     recorded = json.loads((out / "run.json").read_text(encoding="utf-8"))["allowlist"]
     assert recorded["entries"] == [allowlist.entries[0].to_dict()]
     with pytest.raises(ShardScanConfigError, match="allowlist"):
-        scan_shards(
-            [inputs],
-            index=small_index,
-            out=out,
-            tiers=("verbatim",),
-            workers=1,
-            progress=False,
-            allowlist=Allowlist(),
-        )
+        scan_shards([inputs], **settings, progress=False, allowlist=Allowlist())
