@@ -637,7 +637,9 @@ def review(
     index: Annotated[
         Path | None,
         typer.Option(
-            "--index", envvar=INDEX_ENV, help="Index for the reference texts [default: the scan's]."
+            "--index",
+            envvar=INDEX_ENV,
+            help="Index for the reference texts (default: the one the shard scan recorded).",
         ),
     ] = None,
     docs: Annotated[
