@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
-# The /docs test loads the page in a headless Chromium: Debian's, with its chromedriver
+# The /docs and review-page tests load pages in a headless Chromium: Debian's, with its chromedriver
 # (CI runs as root; elsewhere through sudo).
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 browser:

@@ -171,6 +171,7 @@ class CorpusIndex:
         self.stem_tokens = stats[:, 4].astype(np.int64)
         self.settings = manifest.settings
         self._stem_mass: dict[int, float] = {}
+        self._rows: dict[str, int] | None = None
         self.passages = folder.array("passages.npy", (passages, 5))
         folder.require(
             bool(((self.passages[:, 0] >= 0) & (self.passages[:, 0] < items)).all()),
@@ -202,6 +203,12 @@ class CorpusIndex:
     def item_text(self, item: int) -> str:
         start, end = int(self._text_offsets[item]), int(self._text_offsets[item + 1])
         return bytes(self._text_blob[start:end]).decode("utf-8")
+
+    def row_of(self, ref_id: str) -> int:
+        """The item's row for its id (``KeyError`` if none): results name items by id."""
+        if self._rows is None:
+            self._rows = {item: i for i, item in enumerate(self.ids)}
+        return self._rows[ref_id]
 
     def passage_item(self, passage: int) -> int:
         return int(self.passages[passage, 0])

@@ -32,6 +32,10 @@ DEMO_INDEX = Path(".clearance/demo-index")
 TIERS_HELP = "Comma-separated tiers to run: verbatim, paraphrase."
 INDEX_ENV = "CLEARANCE_INDEX"
 INDEX_HELP = f"Index folder [env {INDEX_ENV}]."
+ALLOWLIST_HELP = (
+    "Dismissals from `clearance review` (JSONL): matches it covers are reported as allowed "
+    "and not counted."
+)
 REJECTS_HELP = (
     "Fail (exit 2) when more than this share of records cannot be scanned "
     "[default: only when all of them]."
@@ -434,11 +438,13 @@ def scan(
             "of 4 MB or more, else 1). Results stay in input order.",
         ),
     ] = None,
+    allowlist: Annotated[Path | None, typer.Option("--allowlist", help=ALLOWLIST_HELP)] = None,
 ) -> None:
     """Scan documents and write one JSON result per document, as each batch is scanned."""
     from contextlib import nullcontext
 
     from indexer.readers import FieldNames, Format, RejectTally, find_sources, total_size
+    from service.allowlist import load_allowlist
     from service.policy import load_policy_file
     from service.scan_output import ResultWriter
     from service.scan_pool import ScanPool, auto_workers
@@ -456,6 +462,7 @@ def scan(
             ),
             policy=None if policy is None else load_policy_file(policy),
             backend=backend,
+            allowlist=load_allowlist(allowlist),
         )
         if workers is None:
             workers = auto_workers(total_size(sources))
@@ -513,8 +520,10 @@ def scan_shards_command(
         float | None, typer.Option(min=0.0, max=1.0, help=REJECTS_HELP)
     ] = None,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+    allowlist: Annotated[Path | None, typer.Option("--allowlist", help=ALLOWLIST_HELP)] = None,
 ) -> None:
     """Scan data shards; write annotated or split shards, rejects and a report to --out."""
+    from service.allowlist import load_allowlist
     from service.shards import Engine, OutputMode, scan_shards
     from service.shards.errors import ShardScanError
 
@@ -538,6 +547,7 @@ def scan_shards_command(
             ray_address=ray_address,
             batch_size=batch_size,
             progress=progress,
+            allowlist=load_allowlist(allowlist),
         )
     except (ClearanceIndexError, ShardScanError, OSError, ValueError) as exc:
         raise _fail(str(exc)) from exc
@@ -596,20 +606,72 @@ def serve(
     port: Annotated[int | None, typer.Option(help="Port [default 8000; 0 = any free].")] = None,
     tiers: Annotated[str | None, typer.Option(help=TIERS_HELP + " [env CLEARANCE_TIERS]")] = None,
     log_level: Annotated[str | None, typer.Option(help="debug, info, warning, error.")] = None,
+    allowlist: Annotated[
+        Path | None,
+        typer.Option(
+            "--allowlist", help=ALLOWLIST_HELP + " Re-read on reload [env CLEARANCE_ALLOWLIST]."
+        ),
+    ] = None,
 ) -> None:
     """Serve the HTTP scan API. Other settings come from CLEARANCE_* variables (README)."""
+    from service.allowlist import load_allowlist
     from service.api.settings import ApiSettings, ApiSettingsError
 
     try:
-        settings = ApiSettings.from_env(
-            index=index, host=host, port=port, tiers=tiers, log_level=log_level
-        )
+        options = {"index": index, "host": host, "port": port, "tiers": tiers}
+        settings = ApiSettings.from_env(**options, log_level=log_level, allowlist=allowlist)
         read_manifest(settings.index)  # a wrong path fails here, not after start-up
-    except (ApiSettingsError, ClearanceIndexError) as exc:
+        load_allowlist(settings.allowlist)  # ... and so does a bad allowlist
+    except (ApiSettingsError, ClearanceIndexError, ValueError) as exc:
         raise _fail(str(exc)) from exc
     from service.api.server import serve as run_server
 
     run_server(settings)
+
+
+@app.command("review")
+def review(
+    results: Annotated[
+        Path, typer.Argument(help="A `scan-shards` --out folder or a `clearance scan --out` file.")
+    ],
+    index: Annotated[
+        Path | None,
+        typer.Option(
+            "--index",
+            envvar=INDEX_ENV,
+            help="Index for the reference texts (default: the one the shard scan recorded).",
+        ),
+    ] = None,
+    docs: Annotated[
+        list[str] | None,
+        typer.Option("--docs", help="The documents a `clearance scan` results file came from."),
+    ] = None,
+    host: Annotated[str, typer.Option(help="Address to bind (loopback only).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port.")] = 8765,
+    verdicts_out: Annotated[
+        Path | None, typer.Option("--verdicts-out", help="Write every verdict as JSONL and exit.")
+    ] = None,
+    allowlist_out: Annotated[
+        Path | None,
+        typer.Option("--allowlist-out", help="Write the dismissals as an allowlist and exit."),
+    ] = None,
+) -> None:
+    """Review flagged documents in a web page; verdicts are kept beside the results."""
+    from service.review.command import run_review
+
+    try:
+        run_review(
+            results,
+            index=index,
+            docs=docs or (),
+            host=host,
+            port=port,
+            verdicts_out=verdicts_out,
+            allowlist_out=allowlist_out,
+            say=err.print,
+        )
+    except (ClearanceIndexError, OSError, ValueError) as exc:
+        raise _fail(str(exc)) from exc
 
 
 @app.command("gate")
@@ -647,6 +709,7 @@ def gate(
     text_field: Annotated[str, typer.Option(help="JSONL field holding the text.")] = "text",
     id_field: Annotated[str, typer.Option(help="JSONL field holding the id.")] = "id",
     batch_size: Annotated[int, typer.Option(help="Documents per scanner call.")] = 32,
+    allowlist: Annotated[Path | None, typer.Option("--allowlist", help=ALLOWLIST_HELP)] = None,
 ) -> None:
     """Pass or fail a set of documents against a gate policy: exit 0 pass, 1 fail, 2 error."""
     from service.gate.command import run_gate
@@ -662,6 +725,7 @@ def gate(
         text_field=text_field,
         id_field=id_field,
         batch_size=batch_size,
+        allowlist=allowlist,
     )
     raise typer.Exit(code)
 

@@ -76,6 +76,9 @@ class Match:
     ref_span: tuple[int, int]  # ... and in the reference item's text
     snippet: str  # the document text of that span, shortened
     evidence: tuple[Evidence, ...]
+    # Set when a reviewer's allowlist entry covers the match ("document" or "span"): its
+    # decision is then keep and it does not count in the document's risk.
+    allowed: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -92,6 +95,7 @@ class Match:
             "ref_span": list(self.ref_span),
             "snippet": self.snippet,
             "evidence": [_evidence_dict(e) for e in self.evidence],
+            **({"allowed": self.allowed} if self.allowed else {}),
         }
 
 

@@ -16,6 +16,7 @@ from indexer.fingerprints import NgramSettings
 from indexer.manifest import IndexSettings, check_compatible
 from indexer.normalize import NormalizationSettings, TextMode
 from indexer.store import ReferenceIndex
+from service.allowlist import Allowlist
 from service.document import Document
 from service.paraphrase import ParaphraseMatcher, ParaphraseSettings
 from service.policy import Policy
@@ -71,9 +72,12 @@ class Scanner:
         settings: ScanSettings | None = None,
         embedder: Embedder | None = None,
         backend: str | None = None,
+        allowlist: Allowlist | None = None,
     ):
         self.index = index
         self.policy = policy or Policy()
+        # Reviewers' dismissals: matches it covers are reported as allowed, not counted.
+        self.allowlist = allowlist
         self.settings = settings or ScanSettings()
         self.verbatim = (
             VerbatimMatcher(index, self.policy, self.settings.verbatim)
@@ -100,6 +104,7 @@ class Scanner:
         model: str | None = None,
         backend: str | None = None,
         embedder: Embedder | None = None,
+        allowlist: Allowlist | None = None,
     ) -> Scanner:
         """Open an index and check that this scanner reads it the way it was written.
 
@@ -136,7 +141,14 @@ class Scanner:
         warm = Document("warm up", index.manifest.settings)
         for mode in TextMode:
             warm.token_hashes(mode)
-        return cls(index, policy=policy, settings=settings, embedder=embedder, backend=backend)
+        return cls(
+            index,
+            policy=policy,
+            settings=settings,
+            embedder=embedder,
+            backend=backend,
+            allowlist=allowlist,
+        )
 
     def scan(self, text: str, *, doc_id: str | None = None) -> ScanResult:
         """Scan one document."""
@@ -161,7 +173,7 @@ class Scanner:
             for bucket, more in zip(found, extra, strict=True):
                 bucket.extend(more)
         results = [
-            score_document(doc, bucket, self.policy, self.settings.min_report_risk)
+            score_document(doc, bucket, self.policy, self.settings.min_report_risk, self.allowlist)
             for doc, bucket in zip(docs, found, strict=True)
         ]
         if self.settings.near_misses and "paraphrase" in self.settings.tiers:

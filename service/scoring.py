@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 
 from indexer.store import CorpusIndex
 from indexer.terms import TermSettings, distinct_mass
+from service.allowlist import Allowlist
 from service.document import Document
 from service.policy import KindPolicy, Policy
 from service.results import Decision, Evidence, Match, Method, ScanResult
@@ -196,8 +197,13 @@ def score_document(
     found: list[ItemEvidence],
     policy: Policy,
     min_report_risk: float,
+    allowlist: Allowlist | None = None,
 ) -> ScanResult:
-    """Group evidence by reference item, score each item, and decide for the document."""
+    """Group evidence by reference item, score each item, and decide for the document.
+
+    A match the ``allowlist`` covers is still reported (marked ``allowed``, decision keep),
+    so a reviewer sees it, but the document's risk and decision come from the others.
+    """
     grouped: dict[tuple[str, int], list[ItemEvidence]] = defaultdict(list)
     for entry in found:
         grouped[(entry.corpus.name, entry.item)].append(entry)
@@ -213,10 +219,22 @@ def score_document(
             doc.settings.terms,
         )
         if match.risk >= min_report_risk:
-            matches.append(match)
+            matches.append(allow(match, doc.id, allowlist))
     matches.sort(key=lambda m: (-m.risk, m.doc_span[0]))
-    decision = max((m.decision for m in matches), key=lambda d: d.severity, default=Decision.KEEP)
-    risk = max((m.risk for m in matches), default=0.0)
+    counted = [m for m in matches if not m.allowed]
+    decision = max((m.decision for m in counted), key=lambda d: d.severity, default=Decision.KEEP)
+    risk = max((m.risk for m in counted), default=0.0)
     return ScanResult(
         id=doc.id, risk=risk, decision=decision, matches=tuple(matches), chars=len(doc.text)
     )
+
+
+def allow(match: Match, doc_id: str | None, allowlist: Allowlist | None) -> Match:
+    """The match marked allowed (and kept) when an allowlist entry covers all its evidence."""
+    if not allowlist:
+        return match
+    spans = [(e.ref_start, e.ref_end) for e in match.evidence]
+    entry = allowlist.allows(doc_id, match.corpus, match.ref_id, spans)
+    if entry is None:
+        return match
+    return replace(match, decision=Decision.KEEP, allowed=entry.level)

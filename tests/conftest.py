@@ -91,3 +91,13 @@ def web_docs(data_root: Path) -> list[str]:
     """Real C4 documents: the haystack to hide things in, and clean negatives."""
     with (data_root / "web" / "c4_sample_1000.jsonl").open(encoding="utf-8") as handle:
         return [json.loads(line)["text"] for line in handle]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's headless Chromium through its chromedriver (``tests.browser``), per module."""
+    from tests.browser import chromium_driver
+
+    driver = chromium_driver()
+    yield driver
+    driver.quit()

@@ -85,7 +85,21 @@ def create_app(settings: ApiSettings) -> FastAPI:
     app.add_middleware(RequestObserver, metrics=metrics)
     app.include_router(v1)
     app.include_router(probes)
+    if settings.review_results is not None:
+        _mount_review(app, settings)
     return app
+
+
+def _mount_review(app: FastAPI, settings: ApiSettings) -> None:
+    """The review pages of ``clearance review`` under /review, behind the same API keys."""
+    from fastapi import Depends
+
+    from service.api.deps import require_browser_key
+    from service.review.app import ReviewSite, review_router
+
+    assert settings.review_results is not None
+    site = ReviewSite.open(settings.review_results, base="/review", default_index=settings.index)
+    app.include_router(review_router(site, [Depends(require_browser_key)]), prefix="/review")
 
 
 async def _load_quietly(reloadable: ReloadableScanner) -> None:

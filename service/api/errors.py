@@ -34,8 +34,8 @@ class UnauthorizedError(ApiError):
     status = 401
     code = "unauthorized"
 
-    def __init__(self, message: str):
-        super().__init__(message, headers={"WWW-Authenticate": "Bearer"})
+    def __init__(self, message: str, *, challenge: str = "Bearer"):
+        super().__init__(message, headers={"WWW-Authenticate": challenge})
 
 
 class DocumentTooLargeError(ApiError):

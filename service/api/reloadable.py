@@ -24,6 +24,7 @@ from typing import Literal
 
 import anyio
 
+from service.allowlist import load_allowlist
 from service.api.errors import NotReadyError, ReloadFailedError, ScanTimeoutError
 from service.api.metrics import ApiMetrics
 from service.api.settings import ApiSettings
@@ -145,6 +146,7 @@ class ReloadableScanner:
             self.settings.index,
             policy=self.settings.scan_policy(),
             settings=self.settings.scan_settings(),
+            allowlist=load_allowlist(self.settings.allowlist),
         )
         if self.settings.warmup:
             scanner.scan_many([warmup_text(scanner), ""])

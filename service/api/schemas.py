@@ -148,6 +148,13 @@ class MatchModel(BaseModel):
     ref_span: tuple[int, int]
     snippet: str
     evidence: list[EvidenceModel]
+    # Absent unless set, as in ScanResult.to_dict() and the CLI's JSONL.
+    allowed: Literal["document", "span"] | None = Field(
+        None,
+        exclude_if=lambda value: value is None,
+        description="Set when the server's allowlist (reviewers' dismissals) covers the match: "
+        "it is then kept and not counted in the document's risk.",
+    )
 
 
 class ScanResponse(BaseModel):

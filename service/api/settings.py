@@ -61,6 +61,16 @@ class ApiSettings(BaseSettings):
         description='Threshold overrides as JSON, e.g. {"benchmark": {"review_at": 0.4}}.',
     )
     min_report_risk: float = Field(0.2, ge=0, le=1, description="Weaker matches are not reported.")
+    allowlist: Path | None = Field(
+        None,
+        description="Reviewers' dismissals (`clearance review`): matches it covers are reported "
+        "as allowed and not counted; read again on every reload.",
+    )
+    review_results: Path | None = Field(
+        None,
+        description="A `scan-shards` output folder or `clearance scan` results file to serve "
+        "the review pages for, under /review, behind the API keys.",
+    )
     threads: int | None = Field(None, ge=1, description="Threads for the embedding model.")
 
     max_document_bytes: int = Field(
@@ -110,7 +120,7 @@ class ApiSettings(BaseSettings):
                 raise ValueError(
                     f"{len(short)} API key(s) shorter than {MIN_KEY_LENGTH} characters; {KEY_HINT}"
                 )
-        elif not _is_loopback(self.host):
+        elif not is_loopback(self.host):
             raise ValueError(
                 f"CLEARANCE_AUTH=disabled is for local use, but the server would listen on "
                 f"{self.host}; bind 127.0.0.1 or set CLEARANCE_API_KEYS"
@@ -146,7 +156,7 @@ class ApiSettings(BaseSettings):
         return tuple(k.get_secret_value() for k in self.api_keys)
 
 
-def _is_loopback(host: str) -> bool:
+def is_loopback(host: str) -> bool:
     if host == "localhost":
         return True
     try:

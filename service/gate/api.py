@@ -14,6 +14,7 @@ from indexer.manifest import (
     read_manifest,
 )
 from indexer.readers import RejectTally
+from service.allowlist import Allowlist, allow_result
 from service.gate.evaluate import GateVerdict, evaluate
 from service.gate.policy import GatePolicy, load_policy
 from service.gate.results_input import (
@@ -40,6 +41,7 @@ def gate(
     batch_size: int = 32,
     results_out: Path | str | None = None,
     scanner: Any = None,
+    allowlist: Allowlist | None = None,
 ) -> GateVerdict:
     """Scan ``inputs`` (or read earlier ``results``) and judge them against a gate policy.
 
@@ -48,6 +50,8 @@ def gate(
     --out`` files or ``clearance scan-shards`` output folders; with them ``index`` is optional
     and, when given, checks the policy's corpus names and the index the shard scan used.
     ``results_out`` saves the fresh scan's results for a later ``results=`` re-gate.
+    Matches the ``allowlist`` covers (reviewers' dismissals) are not counted by any rule, in a
+    fresh scan and in earlier results alike.
 
     >>> verdict = gate(["shard.jsonl"], index="idx", policy="gate.toml")  # doctest: +SKIP
     >>> verdict.passed, [r.rule for r in verdict.failures]                # doctest: +SKIP
@@ -75,12 +79,14 @@ def gate(
             for source in sources:
                 _check_shard_index(source, Path(index), manifest)
         stream = _chain(read_results(p) for p in sources)
+        if allowlist:
+            stream = (allow_result(r, allowlist) for r in stream)
         verdict = _judge(stream, gate_policy, sources=tuple(map(str, sources)), **context)
         return verdict
     if scanner is None:
         if index is None:
             raise ValueError("scanning needs an index (or a loaded scanner)")
-        scanner = _load_scanner(Path(index), tiers, scan_policy)
+        scanner = _load_scanner(Path(index), tiers, scan_policy, allowlist)
     files = document_files(inputs)
     _need_some(files, "inputs")
     tally = RejectTally(text_field=text_field)
@@ -119,10 +125,14 @@ def _chain(streams: Iterable[Iterable[dict[str, Any]]]) -> Iterator[dict[str, An
         yield from stream
 
 
-def _load_scanner(index: Path, tiers: Sequence[str], scan_policy: Policy | None) -> Any:
+def _load_scanner(
+    index: Path, tiers: Sequence[str], scan_policy: Policy | None, allowlist: Allowlist | None
+) -> Any:
     from service.scanner import Scanner, ScanSettings
 
-    return Scanner.load(index, policy=scan_policy, settings=ScanSettings(tiers=tuple(tiers)))
+    return Scanner.load(
+        index, policy=scan_policy, settings=ScanSettings(tiers=tuple(tiers)), allowlist=allowlist
+    )
 
 
 def _index_manifest(index: Path | str | None, scanner: Any) -> IndexManifest | None:

@@ -17,6 +17,7 @@ from rich.markup import escape
 
 from indexer.corpus import CorpusInputError
 from indexer.manifest import ClearanceIndexError
+from service.allowlist import AllowlistError, load_allowlist
 from service.gate.api import gate
 from service.gate.policy import GatePolicyError
 from service.gate.report import print_summary, write_report
@@ -40,6 +41,7 @@ def run_gate(
     text_field: str,
     id_field: str,
     batch_size: int,
+    allowlist: Path | None = None,
 ) -> int:
     to_stdout = str(report) == "-"
     console = Console(stderr=to_stdout, highlight=False)
@@ -60,6 +62,7 @@ def run_gate(
             id_field=id_field,
             batch_size=batch_size,
             results_out=results_out,
+            allowlist=load_allowlist(allowlist),
         )
         if to_stdout:
             sys.stdout.write(json.dumps(verdict.to_dict(), indent=2, ensure_ascii=False) + "\n")
@@ -68,6 +71,7 @@ def run_gate(
     except (
         GatePolicyError,
         GateInputError,
+        AllowlistError,
         ClearanceIndexError,
         CorpusInputError,
         OSError,

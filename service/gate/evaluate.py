@@ -183,7 +183,8 @@ class GateTally:
             return
         self.scanned += 1
         self.decisions[decision] += 1
-        matches = result.get("matches") or []
+        # A match a reviewer dismissed (allowlisted) is reported, but no rule counts it.
+        matches = [m for m in result.get("matches") or [] if not m.get("allowed")]
         for name, tally in self.scopes.items():
             offender = _scope_view(name, doc_id, result, matches)
             if offender is not None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from indexer.manifest import IndexManifest
@@ -67,6 +68,9 @@ def build_report(
             for s in pending
         ],
     }
+    review = review_section(layout.root, report["decisions"])
+    if review is not None:
+        report["review"] = review
     for kind in KIND_SECTIONS:
         counts = total.groups.get(f"kind:{kind}", {})
         report["kinds"][kind] = {
@@ -103,6 +107,19 @@ def write_report(layout: OutputLayout, report: dict[str, Any]) -> None:
 
     write_atomic(layout.root / "report.json", json.dumps(report, indent=1, ensure_ascii=False))
     write_atomic(layout.root / "report.html", render_html(report))
+
+
+def review_section(root: Path, decisions: dict[str, int]) -> dict[str, int] | None:
+    """How many flagged documents reviewers have judged (``clearance review``), if any."""
+    from service.review.queue import FLAGGED, verdicts_path
+    from service.review.store import VerdictStore
+
+    path = verdicts_path(root)
+    if not path.exists():
+        return None
+    with VerdictStore(path) as store:
+        counts = store.counts()
+    return {"flagged": sum(decisions[d] for d in FLAGGED), **counts.to_dict()}
 
 
 def _by_decision(counts: Any) -> dict[str, int]:

@@ -84,6 +84,9 @@ def _cards(report: dict[str, Any]) -> str:
     ]
     cards += [(d, n, d) for d, n in decisions.items()]
     cards.append(("shards", f"{totals['shards_done']}/{totals['shards']}", ""))
+    review = report.get("review")
+    if review:  # verdicts from `clearance review`
+        cards += [(f"flagged {k}", review[k], "") for k in ("reviewed", "confirmed", "dismissed")]
     return (
         "<div class='cards'>"
         + "".join(

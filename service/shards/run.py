@@ -11,6 +11,7 @@ from typing import Any
 from indexer.manifest import IndexManifest
 from indexer.readers import InputReadError, RejectTally, Source, find_sources, first_record_fields
 from indexer.store import ReferenceIndex
+from service.allowlist import Allowlist
 from service.policy import Policy
 from service.scanner import TIERS, ScanSettings
 from service.shards.errors import ShardInputError, ShardScanError
@@ -56,6 +57,7 @@ def scan_shards(
     ray_address: str | None = None,
     batch_size: int = 64,
     progress: bool = True,
+    allowlist: Allowlist | None = None,
 ) -> ShardScanResult:
     """Scan every record of every input shard; resume where an earlier run into ``out`` stopped.
 
@@ -66,6 +68,7 @@ def scan_shards(
 
     Shards that fail (an unreadable file) are listed in ``failed`` and in the report; the rest
     are committed, and running the same call again retries only what is not done.
+    Matches the ``allowlist`` covers are reported as allowed and not counted.
 
     The local engine's workers re-run the calling script as they start, so a script must call
     this under ``if __name__ == "__main__":``; one that does not gets ``UnguardedMainError``
@@ -81,7 +84,7 @@ def scan_shards(
     manifest = ReferenceIndex.open(index_dir).manifest
     tiers = tuple(tiers)
     # Unknown tiers are refused here, not in every worker; each worker owns one core.
-    spec = ScannerSpec(index_dir, ScanSettings(tiers=tiers, threads=1), policy)
+    spec = ScannerSpec(index_dir, ScanSettings(tiers=tiers, threads=1), policy, allowlist=allowlist)
     if "paraphrase" in tiers:
         _check_verifier(manifest)
     options = ShardScanOptions(OutputMode(output), text_field, id_field, batch_size)
@@ -94,6 +97,12 @@ def scan_shards(
         "id_field": id_field,
         "policy": (policy or Policy()).to_dict(),
     }
+    if allowlist is not None:
+        # Other dismissals give other results: a resumed run must not mix the two.
+        settings["allowlist"] = {
+            "path": allowlist.source,
+            "entries": [e.to_dict() for e in allowlist.entries],
+        }
     with layout.lock():
         layout.check_run(settings)
         layout.clear_staging()

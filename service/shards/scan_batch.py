@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from indexer.readers import ReadBatch, Record
+from service.allowlist import Allowlist
 from service.policy import Policy
 from service.results import Match, ScanResult
 from service.scanner import Scanner, ScanSettings
@@ -28,10 +29,15 @@ class ScannerSpec:
     settings: ScanSettings = field(default_factory=lambda: ScanSettings(threads=1))
     policy: Policy | None = None
     backend: str | None = None
+    allowlist: Allowlist | None = None
 
     def load(self) -> Scanner:
         return Scanner.load(
-            self.index_dir, policy=self.policy, settings=self.settings, backend=self.backend
+            self.index_dir,
+            policy=self.policy,
+            settings=self.settings,
+            backend=self.backend,
+            allowlist=self.allowlist,
         )
 
 
@@ -90,6 +96,7 @@ def match_summary(match: Match) -> dict[str, Any]:
         "ref_span": list(match.ref_span),
         "ref_chars": span_length(ref_spans(match)),
         "snippet": match.snippet,
+        **({"allowed": match.allowed} if match.allowed else {}),
     }
 
 

@@ -28,15 +28,13 @@ class ItemLengths:
 
     def __init__(self, index: ReferenceIndex):
         self._corpora = {c.name: c for c in index.corpora}
-        self._rows: dict[str, dict[str, int]] = {}
         self._lengths: dict[tuple[str, str], int] = {}
 
     def __call__(self, corpus: str, ref_id: str) -> int:
         key = (corpus, ref_id)
         if key not in self._lengths:
             index = self._corpora[corpus]
-            rows = self._rows.setdefault(corpus, {item: i for i, item in enumerate(index.ids)})
-            self._lengths[key] = len(index.item_text(rows[ref_id]))
+            self._lengths[key] = len(index.item_text(index.row_of(ref_id)))
         return self._lengths[key]
 
 

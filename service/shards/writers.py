@@ -48,6 +48,7 @@ def clearance_arrow_type() -> Any:
             ("ref_span", pa.list_(pa.int64())),
             ("ref_chars", pa.int64()),
             ("snippet", pa.string()),
+            ("allowed", pa.string()),
         ]
     )
     return pa.struct(

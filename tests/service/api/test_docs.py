@@ -8,69 +8,15 @@ CDN fails twice: a request leaves loopback, and the operations never render.
 
 from __future__ import annotations
 
-import json
-import shutil
-from collections.abc import Iterator
 from urllib.parse import urlsplit
 
-import pytest
 from selenium import webdriver
 from selenium.common.exceptions import TimeoutException
-from selenium.webdriver.chrome.options import Options
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
+from tests.browser import leaving_loopback, requested_urls
 from tests.service.api.api_server import ServerProcess
-
-LOOPBACK = {"127.0.0.1", "localhost", "::1", "[::1]"}
-# Schemes whose "requests" never touch the network (inline images, the page's own blobs).
-LOCAL_SCHEMES = {"data", "blob", "about", "chrome-error"}
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[webdriver.Chrome]:
-    chromium, chromedriver = shutil.which("chromium"), shutil.which("chromedriver")
-    if not (chromium and chromedriver):
-        pytest.fail(
-            "chromium and chromedriver are needed for the /docs test: `make test` installs "
-            "Debian's chromium and chromium-driver (apt-get install chromium chromium-driver)"
-        )
-    options = Options()
-    options.binary_location = chromium
-    for argument in (
-        "--headless=new",
-        "--no-sandbox",  # CI runs as root, where Chromium's sandbox cannot start
-        "--disable-dev-shm-usage",
-        "--disable-gpu",
-        # Offline: every host but loopback fails to resolve.
-        "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1, EXCLUDE localhost",
-    ):
-        options.add_argument(argument)
-    options.set_capability("goog:loggingPrefs", {"performance": "ALL"})
-    # A chromedriver path given to Service keeps Selenium Manager from looking for (and
-    # downloading) a driver of its own.
-    driver = webdriver.Chrome(service=Service(executable_path=chromedriver), options=options)
-    yield driver
-    driver.quit()
-
-
-def requested_urls(driver: webdriver.Chrome) -> list[str]:
-    """Every URL the page asked for (DevTools Network events since the last call)."""
-    urls = []
-    for entry in driver.get_log("performance"):
-        message = json.loads(entry["message"])["message"]
-        if message["method"] == "Network.requestWillBeSent":
-            urls.append(message["params"]["request"]["url"])
-    return urls
-
-
-def leaving_loopback(urls: list[str]) -> list[str]:
-    return [
-        url
-        for url in urls
-        if urlsplit(url).scheme not in LOCAL_SCHEMES and urlsplit(url).hostname not in LOOPBACK
-    ]
 
 
 def rendered_paths(driver: webdriver.Chrome, timeout: float = 60) -> set[str]:

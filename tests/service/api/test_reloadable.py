@@ -8,6 +8,7 @@ shows which index judged it.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import shutil
 import signal
@@ -182,3 +183,31 @@ def test_scan_over_the_timeout_is_503_and_the_server_recovers(small_index, web_d
     error = slow.json()["error"]
     assert error["code"] == "timeout" and "CLEARANCE_REQUEST_TIMEOUT_S" in error["message"]
     assert quick.status_code == 200
+
+
+def test_a_reload_reads_the_allowlist_again(tmp_path, small_index, small_corpora, web_docs):
+    allowlist = tmp_path / "allowlist.jsonl"
+    allowlist.write_text("", encoding="utf-8")
+    doc = {"id": "page-1", "text": plant(web_docs[5], small_corpora[0].items[7].text)}
+    server = ServerProcess(small_index, verbatim_env(CLEARANCE_ALLOWLIST=str(allowlist)))
+    try:
+        before = server.client.post("/v1/scan", json=doc, headers=AUTH).json()
+        match = before["matches"][0]
+        entry = {"level": "document", "doc_id": "page-1"} | {
+            k: match[k] for k in ("corpus", "ref_id")
+        }
+        allowlist.write_text(json.dumps(entry) + "\n", encoding="utf-8")
+        reload = server.client.post("/v1/admin/reload", headers=AUTH)
+        after = server.client.post("/v1/scan", json=doc, headers=AUTH).json()
+        allowlist.write_text("{not json\n", encoding="utf-8")
+        refused = server.client.post("/v1/admin/reload", headers=AUTH)
+        still = server.client.post("/v1/scan", json=doc, headers=AUTH).json()
+    finally:
+        server.stop()
+
+    assert before["decision"] == "remove" and "allowed" not in match
+    assert reload.status_code == 200
+    assert after["decision"] == "keep" and after["risk"] == 0.0
+    assert after["matches"][0]["allowed"] == "document"
+    assert refused.status_code == 409 and "allowlist.jsonl:1" in refused.json()["error"]["message"]
+    assert still["decision"] == "keep"  # the previous scanner, with its allowlist, still serves

@@ -179,3 +179,30 @@ def test_installed_command_exit_codes(small_index, docs_jsonl, policies, tmp_pat
         return done.returncode
 
     assert [code(policies[p]) for p in ("passing", "failing", "broken")] == [0, 1, 2]
+
+
+def test_allowlisted_matches_do_not_fail_the_gate(
+    small_index, docs_jsonl, gate_results, policies, tmp_path
+):
+    allowlist = tmp_path / "allowlist.jsonl"
+    dismissed = [
+        {"level": "document", "doc_id": r["id"], "corpus": m["corpus"], "ref_id": m["ref_id"]}
+        for r in gate_results
+        for m in r["matches"]
+        if m["kind"] == "benchmark"
+    ]
+    allowlist.write_text("".join(json.dumps(e) + "\n" for e in dismissed), encoding="utf-8")
+    saved = tmp_path / "results.jsonl"
+    scan = ("--index", small_index, "--policy", policies["failing"], "--tiers", "verbatim")
+    report = ("--report", tmp_path / "gate.json")
+
+    assert run_gate(*scan, *report, "--results-out", saved, docs_jsonl).exit_code == 1
+    allowed = run_gate(*scan, *report, "--allowlist", allowlist, docs_jsonl)
+    assert allowed.exit_code == 0, allowed.output
+    regate = ("--from-results", "--policy", policies["failing"], *report, saved)
+    assert run_gate(*regate).exit_code == 1
+    assert run_gate(*regate, "--allowlist", allowlist).exit_code == 0
+    broken = tmp_path / "broken.jsonl"
+    broken.write_text('{"level": "document"}\n', encoding="utf-8")
+    refused = run_gate(*regate, "--allowlist", broken)
+    assert refused.exit_code == 2 and "broken.jsonl:1" in refused.output
