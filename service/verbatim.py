@@ -120,14 +120,17 @@ class VerbatimMatcher:
             if len(grams) == 0:
                 continue
             low, counts = posting_ranges(table, grams)
-            keep = (counts > 0) & (counts <= self.settings.max_postings)
+            # A stock phrase is one that many passages still in the index hold.
+            live = corpus.removals.live_counts(low, counts)
+            keep = (live > 0) & (live <= self.settings.max_postings)
             low, counts = low[keep], counts[keep]
             if len(low) == 0:
                 continue
             owners.append(np.asarray(corpus.ngram_passages[posting_rows(low, counts)]))
         if not owners:
             return []
-        passages, hits = np.unique(np.concatenate(owners), return_counts=True)
+        owned = corpus.removals.live(np.concatenate(owners))
+        passages, hits = np.unique(owned, return_counts=True)
         needed = np.minimum(corpus.passage_grams[passages], kind_policy.candidate_min_hits)
         chosen = hits >= np.maximum(needed, 1)
         passages, hits = passages[chosen], hits[chosen]
