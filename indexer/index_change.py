@@ -35,7 +35,7 @@ from indexer.manifest import (
     ClearanceIndexError,
     CorpusRecord,
     IndexManifest,
-    fsync_dir,
+    fsync_path,
     read_manifest,
     write_manifest,
 )
@@ -86,11 +86,11 @@ def stage_corpus_folder(
     files = write(tmp)
     crash_point("writing")
     for file in files:
-        _fsync_file(tmp / file.name)
+        fsync_path(tmp / file.name)
     (tmp / CHANGE_MARKER).touch()
-    fsync_dir(tmp)
+    fsync_path(tmp)
     os.replace(tmp, root / folder)
-    fsync_dir(root)
+    fsync_path(root)
     crash_point("staged")
     return folder, files
 
@@ -193,11 +193,3 @@ def _delete_folder(folder: Path) -> None:
             shutil.rmtree(hidden)
         os.replace(folder, hidden)
     shutil.rmtree(hidden)
-
-
-def _fsync_file(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

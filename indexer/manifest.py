@@ -294,12 +294,12 @@ def write_manifest(index_dir: Path, manifest: IndexManifest) -> None:
         handle.flush()
         os.fsync(handle.fileno())
     os.replace(tmp, index_dir / MANIFEST_NAME)
-    fsync_dir(index_dir)
+    fsync_path(index_dir)
 
 
-def fsync_dir(folder: Path) -> None:
-    """Flush a folder's entries (renames into it) to disk."""
-    fd = os.open(folder, os.O_RDONLY)
+def fsync_path(path: Path) -> None:
+    """Flush a file's data, or a folder's entries (renames into it), to disk."""
+    fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
     finally:

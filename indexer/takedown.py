@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from indexer.corpus import Corpus
 from indexer.files import IndexFile, describe_file
 from indexer.index_change import (
     changing,
@@ -148,6 +149,19 @@ def remove_items(
             new = replace(manifest, corpora=corpora, updated_at=now)
             manifest = commit_change(index_dir, manifest, new)
     return TakedownReport(index_dir, tuple(outcomes), manifest)
+
+
+def taken_down_again(index_dir: Path | str, corpora: Sequence[Corpus]) -> dict[str, list[str]]:
+    """Per corpus of ``corpora`` that replaces one with a tombstone, the ids taken down there
+    that the replacement holds again (a replacement holds what it is given: warn, not drop)."""
+    index = ReferenceIndex.open(index_dir)
+    removed = {c.name: c.removals.ids for c in index.corpora if c.removals.items}
+    again = {
+        c.name: [item.id for item in c.items if item.id in removed[c.name]]
+        for c in corpora
+        if c.name in removed
+    }
+    return {name: ids for name, ids in again.items() if ids}
 
 
 def read_item_refs(path: Path | str) -> list[ItemRef]:

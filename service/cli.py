@@ -186,11 +186,19 @@ def index_add(
 ) -> None:
     """Add corpora to an index without touching the ones already in it."""
     from indexer.build import add_corpora
+    from indexer.takedown import taken_down_again
 
     try:
         corpora = _corpora_from_inputs(inputs or [], corpus or [], name, kind, mode)
         if not corpora:
             raise CorpusInputError("nothing to add: give inputs or --corpus")
+        if replace_existing:
+            for replaced, ids in taken_down_again(index, corpora).items():
+                err.print(
+                    f"[yellow]warning:[/] {replaced}: {len(ids)} item(s) taken down before are "
+                    f"in the replacement again{_some(tuple(ids))}; remove them again if need be",
+                    highlight=False,
+                )
         manifest = add_corpora(
             index, corpora, replace_existing=replace_existing, progress=_progress_factory(progress)
         )

@@ -24,7 +24,13 @@ from indexer.files import content_problem
 from indexer.index_change import CRASH_AT_ENV
 from indexer.manifest import ClearanceIndexError, read_manifest
 from indexer.store import ReferenceIndex, corpus_dir
-from indexer.takedown import ItemRef, UnknownItemsError, remove_corpus, remove_items
+from indexer.takedown import (
+    ItemRef,
+    UnknownItemsError,
+    remove_corpus,
+    remove_items,
+    taken_down_again,
+)
 from indexer.verify import verify_index
 from reference_corpora import transforms as T
 from reference_corpora.suite import book_passage, hide
@@ -304,11 +310,15 @@ def test_add_replace_of_one_corpus_leaves_the_others_untouched(index_copy, data_
         for c in before.corpora
         if c.name != "truthfulqa"
     }
-    add_corpora(
-        index_copy, [catalog_corpus("truthfulqa", data_root, limit=20)], replace_existing=True
-    )
+    replacement = catalog_corpus("truthfulqa", data_root, limit=20)
+    remove_items(index_copy, [replacement.items[4].id], corpus="truthfulqa")
+    before = read_manifest(index_copy)
+    # The replacement holds a taken-down item again: said before it is built, not dropped.
+    assert taken_down_again(index_copy, [replacement]) == {"truthfulqa": [replacement.items[4].id]}
+    add_corpora(index_copy, [replacement], replace_existing=True)
     after = read_manifest(index_copy)
     assert after.corpus("truthfulqa").items == 20
+    assert after.corpus("truthfulqa").removed_items == 0
     for record in before.corpora:
         if record.name == "truthfulqa":
             continue
@@ -397,3 +407,26 @@ def test_add_replace_killed_mid_way_leaves_the_old_index(step, tiny_index, data_
     assert verify_index(tiny_index).sound
     assert read_manifest(tiny_index).corpus("truthfulqa").items == 12
     assert items[0].id not in _found(tiny_index, items[0].text)
+
+
+def test_an_approximate_vector_index_searches_past_removed_passages(tmp_path, data_root):
+    """Above ``exact_max`` passages the static vectors are IVF: the removed passages are left
+    out inside the search (with the index's own nprobe), so k live neighbours still come back."""
+    from indexer.manifest import IndexSettings
+    from indexer.vector_index import VectorSettings, search
+
+    out = tmp_path / "ivf"
+    gsm8k = catalog_corpus("gsm8k-test", data_root, limit=40)
+    build_index(out, [gsm8k], settings=IndexSettings(vectors=VectorSettings(exact_max=10)))
+    gone = [item.id for item in gsm8k.items[:20]]
+    remove_items(out, gone)
+    index = ReferenceIndex.open(out)
+    (corpus,) = index.corpora
+    assert corpus.record.vector_index.startswith("ivf-flat")
+    dead = corpus.removals.dead_passages
+    assert len(dead) and len(dead) < corpus.static_vectors.ntotal
+    own = index.static_embedder.encode([corpus.passage_text(int(p)) for p in dead])
+    _, ids = search(corpus.static_vectors, own, 5, exclude=dead)
+    assert (ids >= 0).all() and not set(ids.ravel()) & set(dead.tolist())
+    _, unmasked = search(corpus.static_vectors, own, 1)
+    assert set(unmasked.ravel()) <= set(dead.tolist())  # each finds itself without the mask
