@@ -21,7 +21,7 @@ import pytest
 from indexer.build import add_corpora, build_index
 from indexer.corpus import Corpus, ReferenceItem
 from indexer.files import content_problem
-from indexer.index_change import CRASH_AT_ENV
+from indexer.index_change import CRASH_AT_ENV, IndexBusyError, changing
 from indexer.manifest import ClearanceIndexError, read_manifest
 from indexer.store import ReferenceIndex, corpus_dir
 from indexer.takedown import (
@@ -327,6 +327,15 @@ def test_add_replace_of_one_corpus_leaves_the_others_untouched(index_copy, data_
         assert folder.stat().st_ino == folders[record.name]
         assert all(content_problem(folder, f) is None for f in record.files)
     assert verify_index(index_copy).sound
+
+
+def test_a_second_change_while_one_runs_is_refused_and_changes_nothing(tiny_index):
+    manifest = (tiny_index / "manifest.json").read_bytes()
+    with changing(tiny_index), pytest.raises(IndexBusyError, match="another change"):
+        remove_corpus(tiny_index, "truthfulqa")
+    assert (tiny_index / "manifest.json").read_bytes() == manifest
+    remove_corpus(tiny_index, "truthfulqa")  # the lock went with the change that held it
+    assert [c.name for c in read_manifest(tiny_index).corpora] == ["gsm8k-test"]
 
 
 @pytest.fixture
