@@ -83,12 +83,16 @@ def stage_corpus_folder(
     if tmp.exists():
         shutil.rmtree(tmp)
     tmp.mkdir()
-    files = write(tmp)
-    crash_point("writing")
-    for file in files:
-        fsync_path(tmp / file.name)
-    (tmp / CHANGE_MARKER).touch()
-    fsync_path(tmp)
+    try:
+        files = write(tmp)
+        crash_point("writing")
+        for file in files:
+            fsync_path(tmp / file.name)
+        (tmp / CHANGE_MARKER).touch()
+        fsync_path(tmp)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)  # a failed write (disk full) leaves nothing
+        raise
     os.replace(tmp, root / folder)
     fsync_path(root)
     crash_point("staged")

@@ -123,7 +123,13 @@ def read_removals(
     folder: CheckedCorpusFolder, record: CorpusRecord, ids: Sequence[str], passages: np.ndarray
 ) -> Removals:
     """The corpus folder's tombstone, checked against the items and postings it masks."""
-    if not record.removed_items:
+    listed = {f.name for f in record.files}
+    if not listed & set(TOMBSTONE_FILES):
+        folder.require(
+            record.removed_items == 0,
+            REMOVED_ITEMS,
+            f"the manifest counts {record.removed_items} items taken down but lists no tombstone",
+        )
         return Removals.nothing()
     rows = folder.jsonl(REMOVED_ITEMS, record.removed_items)
     with folder.reading(REMOVED_ITEMS):

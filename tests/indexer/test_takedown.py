@@ -22,7 +22,7 @@ from indexer.build import add_corpora, build_index
 from indexer.corpus import Corpus, ReferenceItem
 from indexer.files import content_problem
 from indexer.index_change import CRASH_AT_ENV, IndexBusyError, changing
-from indexer.manifest import ClearanceIndexError, read_manifest
+from indexer.manifest import ClearanceIndexError, IndexCorruptError, read_manifest
 from indexer.store import ReferenceIndex, corpus_dir
 from indexer.takedown import (
     ItemRef,
@@ -296,6 +296,14 @@ def test_remove_items_from_a_file_reports_them_and_refuses_unknown_ids(
     assert "taken down: 1 item(s) of truthfulqa" in verified.stdout
     info = json.loads(clearance("index", "info", index_copy, "--json").stdout)
     assert [c.get("removed_items", 0) for c in info["corpora"]] == [0, 1, 0, 0, 0]
+    # A manifest edited to hide the tombstone is refused, not served without it.
+    data = json.loads((index_copy / "manifest.json").read_text(encoding="utf-8"))
+    edited = tmp_path / "edited"
+    shutil.copytree(index_copy, edited)
+    data["corpora"][1]["removed_items"] = 0
+    (edited / "manifest.json").write_text(json.dumps(data), encoding="utf-8")
+    with pytest.raises(IndexCorruptError, match=r"removed_items\.jsonl is damaged"):
+        ReferenceIndex.open(edited)
     with pytest.raises(UnknownItemsError, match=r"1 of 1 items are not in .*'humaneval/4'"):
         remove_items(index_copy, [gone], corpus="humaneval")
     with pytest.raises(ClearanceIndexError, match="only corpus"):
