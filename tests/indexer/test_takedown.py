@@ -35,6 +35,7 @@ from indexer.verify import verify_index
 from reference_corpora import transforms as T
 from reference_corpora.suite import book_passage, hide
 from service.document import Document
+from service.paraphrase import page_term_fractions
 from service.paraphrase_candidates import TransformerSpace, document_windows, find_candidates
 from service.scanner import Scanner, ScanSettings
 from service.verbatim import VerbatimSettings
@@ -183,6 +184,12 @@ def test_removed_items_are_never_reported_by_any_tier_and_the_others_still_are(
     scanner = Scanner.load(index_copy, embedder=embedder)
     doc = Document(pages["gone verbatim"], index.manifest.settings)
     assert all(e.item != removed_item for e in scanner.verbatim.find(doc) if e.corpus is corpus)
+    # Rare-term postings: the page holds all of the removed item's terms, and none count.
+    own = corpus.passages[:, 0] == removed_item
+    assert own.any() and (page_term_fractions(doc, corpus)[own] == 0).all()
+    kept_doc = Document(pages["kept verbatim"], index.manifest.settings)
+    kept_own = corpus.passages[:, 0] == corpus.ids.index(kept)
+    assert (page_term_fractions(kept_doc, corpus)[kept_own] > 0.9).all()
     docs = [Document(pages["gone reworded"], index.manifest.settings)]
     windows = document_windows(0, docs[0], scanner.paraphrase.settings.window_sizes, [])
     (candidates,) = find_candidates(scanner.paraphrase.space, index, docs, windows, 5, 400)
