@@ -367,9 +367,10 @@ def index_info(
         )
     out.print(table)
     for gone in manifest.removed_corpora:
+        again = "; added again since" if manifest.corpus(gone.name) else ""
         out.print(
-            f"removed corpus {gone.name} ({gone.items} items, {gone.checksum[:19]}…) "
-            f"on {gone.removed_at}",
+            f"removed corpus {gone.name} ({gone.items} item(s), {gone.checksum[:19]}…) "
+            f"on {gone.removed_at}{again}",
             highlight=False,
         )
 

@@ -265,7 +265,7 @@ def test_remove_a_corpus_with_the_command_and_see_it_in_info_and_verify(index_co
     assert KEPT_WORK not in reported(scanner.scan(pages["kept work"]))
 
     info = clearance("index", "info", index_copy)
-    assert info.returncode == 0 and "removed corpus books (2 items" in info.stdout, info.stdout
+    assert info.returncode == 0 and "removed corpus books (2 item(s)" in info.stdout, info.stdout
     verified = clearance("index", "verify", index_copy)
     assert verified.returncode == 0 and "sound" in verified.stdout, verified.stdout
     last = clearance("index", "remove", "--index", index_copy, "--corpus", "nonesuch")
