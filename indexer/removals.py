@@ -11,9 +11,11 @@ It is exact because the scanner masks a removed passage wherever a passage can e
 result or weigh on another's: verbatim candidates and the stock-phrase count of each gram
 (``live_counts``: the gram's postings less the removed ones, so a gram that only the removed
 items made common counts as a rebuild would count it), the "held by another item" test, the
-static FAISS search (an ID selector, so k live neighbours come back and a removed item is
-never the rival in a cosine margin) and the transformer space, which near misses come from
-too. On an exact (flat) index a scan then finds what a rebuild without the items finds.
+rare-term shares, the static candidate search (left out of the exact index's in-memory
+buckets, and out of an IVF search by an ID selector, so k live neighbours come back and a
+removed item is never the rival in a cosine margin) and the transformer space; near misses
+come from those candidates. On an exact (flat) index a scan then finds what a rebuild without
+the items finds (``tests/indexer/test_takedown.py`` compares the two).
 
 The removed items' text stays in ``texts.bin``, never read, until the corpus is rebuilt with
 ``clearance index add --replace`` (which drops it, and the tombstone with it).
