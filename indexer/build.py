@@ -20,7 +20,15 @@ from indexer.chunking import Passage, chunk_passages
 from indexer.corpus import Corpus, ReferenceItem
 from indexer.embedding import model_dimension, model_fingerprint, resolve_model_path
 from indexer.fingerprints import gram_length_for, ngram_hashes, tokenized_hashes
+from indexer.index_change import (
+    changing,
+    clear_leftovers,
+    commit_change,
+    placed,
+    stage_corpus_folder,
+)
 from indexer.manifest import (
+    MANIFEST_NAME,
     ClearanceIndexError,
     CorpusRecord,
     IndexManifest,
@@ -28,7 +36,6 @@ from indexer.manifest import (
     check_compatible,
     read_manifest,
     utc_now,
-    write_manifest,
 )
 from indexer.normalize import TextMode, TokenizedText, tokenize
 from indexer.static_embedding import (
@@ -38,7 +45,7 @@ from indexer.static_embedding import (
     distilled_model_dir,
     weights_checksum,
 )
-from indexer.store import CorpusArrays, open_static_model, write_corpus_arrays
+from indexer.store import CORPORA_DIR, CorpusArrays, open_static_model, write_corpus_arrays
 from indexer.terms import TermBag, distinct_mass, term_bag
 from indexer.vector_index import build_vector_index, vector_index_kind
 
@@ -276,7 +283,7 @@ def build_index(
     """
     out = Path(out)
     settings = settings or IndexSettings()
-    if (out / "manifest.json").exists() and not overwrite:
+    if (out / MANIFEST_NAME).exists() and not overwrite:
         raise ClearanceIndexError(
             f"{out} already holds an index; use `clearance index add` to add corpora, "
             "or --overwrite to rebuild it"
@@ -298,16 +305,23 @@ def build_index(
         static_checksum=weights_checksum(static_dir),
         static_dimension=static.dimension,
     )
-    for corpus in corpora:
-        manifest = _add_one(out, manifest, corpus, static, progress)
+    with changing(out):
+        for corpus in corpora:
+            manifest = _add_one(out, manifest, corpus, static, progress)
     return manifest
 
 
 def _install_static_model(
     out: Path, settings: IndexSettings, fingerprint: str, overwrite: bool
 ) -> Path:
-    """The index's own copy of the static model distilled from its transformer."""
+    """The index's own copy of the static model distilled from its transformer.
+
+    Overwriting is a rebuild, not a change: the old index is taken away first (its manifest
+    before its corpora, so a crash part-way leaves no index rather than a broken one).
+    """
     if overwrite:
+        (out / MANIFEST_NAME).unlink(missing_ok=True)
+        shutil.rmtree(out / CORPORA_DIR, ignore_errors=True)
         shutil.rmtree(out / STATIC_DIR, ignore_errors=True)
     source = distilled_model_dir(
         resolve_model_path(settings.embedding.model), fingerprint, settings.static
@@ -367,8 +381,10 @@ def add_corpora(
                 f"corpus {corpus.name!r} is already in {index_dir}; pass --replace to rebuild it"
             )
     static = open_static_model(index_dir, manifest)
-    for corpus in corpora:
-        manifest = _add_one(index_dir, manifest, corpus, static, progress)
+    with changing(index_dir):
+        clear_leftovers(index_dir, manifest)
+        for corpus in corpora:
+            manifest = _add_one(index_dir, manifest, corpus, static, progress)
     return manifest
 
 
@@ -381,11 +397,12 @@ def _add_one(
 ) -> IndexManifest:
     log.info("indexing corpus %s (%d items)", corpus.name, len(corpus.items))
     arrays, record = build_corpus_arrays(corpus, manifest.settings, static, progress)
-    record = replace(record, files=write_corpus_arrays(index_dir, corpus.name, arrays))
+    folder, files = stage_corpus_folder(
+        index_dir, corpus.name, lambda path: write_corpus_arrays(path, arrays)
+    )
     others = tuple(c for c in manifest.corpora if c.name != corpus.name)
-    manifest = replace(manifest, corpora=(*others, record), updated_at=utc_now())
-    write_manifest(index_dir, manifest)
-    return manifest
+    new = replace(manifest, corpora=(*others, placed(record, folder, files)), updated_at=utc_now())
+    return commit_change(index_dir, manifest, new)
 
 
 def _package_version() -> str:

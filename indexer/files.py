@@ -35,10 +35,13 @@ def folder_files(folder: Path) -> list[Path]:
 
 def describe_files(folder: Path) -> tuple[IndexFile, ...]:
     """Name, size and checksum of every file under ``folder``, as the manifest records them."""
-    folder = Path(folder)
-    return tuple(
-        IndexFile(path.relative_to(folder).as_posix(), path.stat().st_size, sha256_of(path))
-        for path in folder_files(folder)
+    return tuple(describe_file(folder, path) for path in folder_files(folder))
+
+
+def describe_file(folder: Path, path: Path) -> IndexFile:
+    """Name (relative to ``folder``), size and checksum of one file of it."""
+    return IndexFile(
+        Path(path).relative_to(folder).as_posix(), path.stat().st_size, sha256_of(path)
     )
 
 

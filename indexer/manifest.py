@@ -25,6 +25,10 @@ from indexer.vector_index import VectorSettings
 # 4: static-embedding vectors (static.faiss) and the static model in the index; no
 # transformer vectors at build time.
 # 5: every corpus lists its files with size and SHA-256, checked on load and by `index verify`.
+# Takedowns (``indexer.takedown``) add keys that are written only when used (a corpus's
+# ``folder`` and ``removed_items``, the index's ``removed_corpora``), so an index without
+# them reads as before; a Clearance that does not know them refuses the index (unknown key)
+# rather than serve items that were taken down.
 FORMAT_VERSION = 5
 MANIFEST_NAME = "manifest.json"
 REBUILD_HINT = "rebuild the index (or that corpus, with `clearance index add --replace`)"
@@ -88,6 +92,15 @@ class CorpusRecord:
     gram_lengths: tuple[int, ...] = ()
     # Every file of the corpus folder as written (set once the folder is on disk).
     files: tuple[IndexFile, ...] = ()
+    # The folder under ``corpora/`` ("": the corpus's name). A change writes a corpus's new
+    # version beside the old one, so the manifest alone says which is current.
+    folder: str = ""
+    # Items taken down (``indexer.removals``): listed in the folder, masked at load.
+    removed_items: int = 0
+
+    @property
+    def folder_name(self) -> str:
+        return self.folder or self.name
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -95,7 +108,23 @@ class CorpusRecord:
         data["mode"] = self.mode.value
         data["gram_lengths"] = list(self.gram_lengths)
         data["files"] = [asdict(f) for f in self.files]
-        return data
+        return _without_unused(data, folder="", removed_items=0)
+
+
+@dataclass(frozen=True)
+class RemovedCorpus:
+    """A corpus taken out of the index whole, kept in the manifest as a record of it."""
+
+    name: str
+    items: int
+    checksum: str
+    removed_at: str
+
+
+def _without_unused(data: dict[str, Any], **unused: Any) -> dict[str, Any]:
+    """Drop keys still at their unused value: an index without takedowns keeps its manifest
+    (and its content checksum) as before they existed."""
+    return {k: v for k, v in data.items() if not (k in unused and v == unused[k])}
 
 
 @dataclass(frozen=True)
@@ -111,6 +140,7 @@ class IndexManifest:
     # The static model in ``static_model/``: every passage's candidate vector came from it.
     static_checksum: str = ""
     static_dimension: int = 0
+    removed_corpora: tuple[RemovedCorpus, ...] = ()
 
     def corpus(self, name: str) -> CorpusRecord | None:
         return next((c for c in self.corpora if c.name == name), None)
@@ -119,7 +149,11 @@ class IndexManifest:
         """SHA-256 over everything that decides scan results: settings, model, and every file
         of every corpus as written. Read from the manifest alone (no file is hashed), so data
         tools can put it in their cache keys: an index rebuilt in place gets a new one."""
-        corpora = [{k: v for k, v in c.to_dict().items() if k != "built_at"} for c in self.corpora]
+        # Neither when nor in which folder a corpus was written changes what a scan finds.
+        corpora = [
+            {k: v for k, v in c.to_dict().items() if k not in ("built_at", "folder")}
+            for c in self.corpora
+        ]
         content = {
             "settings": self.settings.to_dict(),
             "model": self.model_fingerprint,
@@ -131,7 +165,7 @@ class IndexManifest:
         return "sha256:" + hashlib.sha256(encoded).hexdigest()
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        data = {
             "format_version": self.format_version,
             "clearance_version": self.clearance_version,
             "created_at": self.created_at,
@@ -149,7 +183,9 @@ class IndexManifest:
             },
             "settings": self.settings.to_dict(),
             "corpora": [c.to_dict() for c in self.corpora],
+            "removed_corpora": [asdict(c) for c in self.removed_corpora],
         }
+        return _without_unused(data, removed_corpora=[])
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> IndexManifest:
@@ -174,6 +210,7 @@ class IndexManifest:
             static_checksum=parsed.static_model.checksum,
             static_dimension=parsed.static_model.dimension,
             corpora=parsed.corpora,
+            removed_corpora=parsed.removed_corpora,
         )
 
 
@@ -204,6 +241,7 @@ class _ManifestFile:
     settings: IndexSettings
     corpora: tuple[CorpusRecord, ...]
     clearance_version: str = ""
+    removed_corpora: tuple[RemovedCorpus, ...] = ()
 
 
 def utc_now() -> str:
@@ -242,13 +280,30 @@ def read_manifest(index_dir: Path) -> IndexManifest:
 
 
 def write_manifest(index_dir: Path, manifest: IndexManifest) -> None:
-    """Write atomically, so a reader or a crash never sees half a manifest."""
+    """Write atomically, so a reader or a crash never sees half a manifest.
+
+    The rename is the commit of every index change (``indexer.index_change``); the data is
+    flushed first, and the folder after, so that a power cut cannot leave an empty manifest
+    or undo the rename.
+    """
     index_dir = Path(index_dir)
     text = json.dumps(manifest.to_dict(), indent=2, ensure_ascii=False) + "\n"
     fd, tmp = tempfile.mkstemp(dir=index_dir, prefix=".manifest-", suffix=".tmp")
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
     os.replace(tmp, index_dir / MANIFEST_NAME)
+    fsync_path(index_dir)
+
+
+def fsync_path(path: Path) -> None:
+    """Flush a file's data, or a folder's entries (renames into it), to disk."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def check_compatible(manifest: IndexManifest, expected: IndexSettings, fingerprint: str) -> None:

@@ -1,6 +1,6 @@
 """The index folder on disk: one sub-folder per corpus, read back memory-mapped.
 
-Layout (``INDEX_DIR/corpora/<name>/``):
+Layout (``INDEX_DIR/corpora/<name>/``, or the ``folder`` its manifest record names):
 
 - ``items.jsonl``: ``{"id", "meta"}`` per item, in item order;
 - ``texts.bin`` + ``text_offsets.npy``: the items' original texts (UTF-8) and byte offsets;
@@ -14,22 +14,23 @@ Layout (``INDEX_DIR/corpora/<name>/``):
   ``passage_terms.npy``: per passage, its rare-term mass and its length in prose tokens;
 - ``static.faiss``: passage vectors from the index's static model (``INDEX_DIR/static_model``),
   row i = passage i: the paraphrase tier's candidate stage. Transformer vectors are not stored:
-  they are computed for the few passages that become candidates, when they do.
+  they are computed for the few passages that become candidates, when they do;
+- ``removed_items.jsonl`` / ``removed_postings.npy``, only after a takedown: the tombstone.
 
 The manifest lists every file of the folder with its size and SHA-256 (``indexer/files.py``):
 a load checks sizes and shapes (``indexer/checked_folder.py``), ``clearance index verify`` the
 checksums (``indexer/verify.py``).
 
-A corpus folder is written under a temporary name and renamed into place, so adding a corpus
-never leaves a half-written one for a scanner to load. Arrays are memory-mapped on load: a
+Every change (add, replace, remove) writes new folders beside the old ones and commits by
+renaming the manifest (``indexer.index_change``), so a crash leaves the index it found or the
+one it made, never a half-written corpus. Items taken down are listed in the folder's
+tombstone and masked at load (``indexer.removals``). Arrays are memory-mapped on load: a
 worker process starts in milliseconds and shares pages with its siblings.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -49,12 +50,16 @@ from indexer.manifest import (
     read_manifest,
 )
 from indexer.normalize import tokenize
+from indexer.removals import read_removals
 from indexer.static_embedding import STATIC_DIR, StaticEmbedder, weights_checksum
 from indexer.terms import distinct_mass
 from indexer.vector_index import read_vector_index, write_vector_index
 
 CORPORA_DIR = "corpora"
 STATIC_VECTORS = "static.faiss"
+# In a corpus folder that an unfinished change is adding or taking away: the manifest alone
+# says whether it is part of the index (``indexer.index_change``).
+CHANGE_MARKER = ".change-in-progress"
 
 
 def posting_ranges(table: np.ndarray, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -96,45 +101,29 @@ def corpus_dir(index_dir: Path, name: str) -> Path:
     return Path(index_dir) / CORPORA_DIR / name
 
 
-def write_corpus_arrays(index_dir: Path, name: str, arrays: CorpusArrays) -> tuple[IndexFile, ...]:
-    """Write a corpus folder atomically (temporary folder, then rename over any old one).
-
-    Returns every file written, with its size and SHA-256, for the manifest.
-    """
-    final = corpus_dir(index_dir, name)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = final.parent / f".{name}.tmp-{os.getpid()}"
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir()
-    with (tmp / "items.jsonl").open("w", encoding="utf-8") as handle:
+def write_corpus_arrays(folder: Path, arrays: CorpusArrays) -> tuple[IndexFile, ...]:
+    """Write a corpus's files into ``folder`` (new and empty; ``indexer.index_change`` puts it
+    in place atomically). Returns every file written, with its size and SHA-256."""
+    with (folder / "items.jsonl").open("w", encoding="utf-8") as handle:
         for item_id, meta in zip(arrays.ids, arrays.metas, strict=True):
             handle.write(json.dumps({"id": item_id, "meta": meta}, ensure_ascii=False) + "\n")
     offsets = [0]
-    with (tmp / "texts.bin").open("wb") as handle:
+    with (folder / "texts.bin").open("wb") as handle:
         for text in arrays.texts:
             data = text.encode("utf-8")
             handle.write(data)
             offsets.append(offsets[-1] + len(data))
-    np.save(tmp / "text_offsets.npy", np.asarray(offsets, dtype=np.int64))
-    np.save(tmp / "item_stats.npy", arrays.item_stats.astype(np.float32))
-    np.save(tmp / "passages.npy", arrays.passages.astype(np.int64))
-    np.save(tmp / "ngram_hashes.npy", arrays.ngram_hashes.astype(np.uint64))
-    np.save(tmp / "ngram_passages.npy", arrays.ngram_passages.astype(np.uint32))
-    np.save(tmp / "passage_grams.npy", arrays.passage_grams.astype(np.int32))
-    np.save(tmp / "term_hashes.npy", arrays.term_hashes.astype(np.uint64))
-    np.save(tmp / "term_passages.npy", arrays.term_passages.astype(np.uint32))
-    np.save(tmp / "passage_terms.npy", arrays.passage_terms.astype(np.float32))
-    write_vector_index(arrays.static_vectors, tmp / STATIC_VECTORS)
-    files = describe_files(tmp)
-    if final.exists():
-        old = final.parent / f".{name}.old-{os.getpid()}"
-        os.replace(final, old)
-        os.replace(tmp, final)
-        shutil.rmtree(old)
-    else:
-        os.replace(tmp, final)
-    return files
+    np.save(folder / "text_offsets.npy", np.asarray(offsets, dtype=np.int64))
+    np.save(folder / "item_stats.npy", arrays.item_stats.astype(np.float32))
+    np.save(folder / "passages.npy", arrays.passages.astype(np.int64))
+    np.save(folder / "ngram_hashes.npy", arrays.ngram_hashes.astype(np.uint64))
+    np.save(folder / "ngram_passages.npy", arrays.ngram_passages.astype(np.uint32))
+    np.save(folder / "passage_grams.npy", arrays.passage_grams.astype(np.int32))
+    np.save(folder / "term_hashes.npy", arrays.term_hashes.astype(np.uint64))
+    np.save(folder / "term_passages.npy", arrays.term_passages.astype(np.uint32))
+    np.save(folder / "passage_terms.npy", arrays.passage_terms.astype(np.float32))
+    write_vector_index(arrays.static_vectors, folder / STATIC_VECTORS)
+    return describe_files(folder)
 
 
 class CorpusIndex:
@@ -142,7 +131,7 @@ class CorpusIndex:
 
     def __init__(self, index_dir: Path, record: CorpusRecord, manifest: IndexManifest):
         self.record = record
-        folder = CheckedCorpusFolder(corpus_dir(index_dir, record.name), record)
+        folder = CheckedCorpusFolder(corpus_dir(index_dir, record.folder_name), record)
         items, passages = record.items, record.passages
         rows = folder.jsonl("items.jsonl", items)
         with folder.reading("items.jsonl"):
@@ -195,6 +184,7 @@ class CorpusIndex:
             f"it holds {vectors} vectors of {dimension} dimensions, "
             f"the manifest {passages} of {manifest.static_dimension}",
         )
+        self.removals = read_removals(folder, record, self.ids, self.passages)
 
     @property
     def name(self) -> str:
@@ -232,7 +222,8 @@ class CorpusIndex:
         grams = np.asarray(grams, dtype=np.uint64)
         low, counts = posting_ranges(self.ngram_hashes, grams)
         rows = posting_rows(low, counts)
-        other = self.passages[np.asarray(self.ngram_passages[rows], dtype=np.int64), 0] != item
+        owners = np.asarray(self.ngram_passages[rows], dtype=np.int64)
+        other = (self.passages[owners, 0] != item) & self.removals.live_mask(owners)
         owners = np.repeat(np.arange(len(grams)), counts)
         return np.bincount(owners[other], minlength=len(grams)) > 0
 
@@ -285,16 +276,20 @@ class ReferenceIndex:
 def unlisted_corpus_folders(index_dir: Path, manifest: IndexManifest) -> list[Path]:
     """Corpus folders the manifest does not list: a manifest cut back by hand or a stray copy.
 
-    Hidden folders are a build's temporary ones (``.name.tmp-PID``), never read.
+    Hidden folders are a change's temporary ones (``.name.tmp-PID``), never read; so are
+    folders marked ``CHANGE_MARKER``, which a change put there or is taking away.
     """
     root = Path(index_dir) / CORPORA_DIR
     if not root.is_dir():
         return []
-    listed = {c.name for c in manifest.corpora}
+    listed = {c.folder_name for c in manifest.corpora}
     return sorted(
         p
         for p in root.iterdir()
-        if p.is_dir() and not p.name.startswith(".") and p.name not in listed
+        if p.is_dir()
+        and not p.name.startswith(".")
+        and p.name not in listed
+        and not (p / CHANGE_MARKER).exists()
     )
 
 

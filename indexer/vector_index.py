@@ -51,16 +51,37 @@ def build_vector_index(vectors: np.ndarray, settings: VectorSettings) -> faiss.I
 SINGLE_THREAD_QUERIES = 256
 
 
-def search(index: faiss.Index, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """(scores, passage ids) of the ``k`` nearest passages of each query row."""
+def search(
+    index: faiss.Index, queries: np.ndarray, k: int, exclude: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """(scores, passage ids) of the ``k`` nearest passages of each query row, leaving out the
+    passages ``exclude`` names (taken down: ``indexer.removals``) inside the search, so that
+    ``k`` others come back in their place."""
+    selector = _excluding(exclude)
+    params = None
+    if selector is not None:
+        params = (
+            faiss.SearchParametersIVF(sel=selector, nprobe=index.nprobe)
+            if isinstance(index, faiss.IndexIVF)
+            else faiss.SearchParameters(sel=selector)
+        )
     if len(queries) > SINGLE_THREAD_QUERIES:
-        return index.search(queries, k)
+        return index.search(queries, k, params=params)
     threads = faiss.omp_get_max_threads()
     faiss.omp_set_num_threads(1)
     try:
-        return index.search(queries, k)
+        return index.search(queries, k, params=params)
     finally:
         faiss.omp_set_num_threads(threads)
+
+
+def _excluding(ids: np.ndarray | None) -> faiss.IDSelector | None:
+    if ids is None or len(ids) == 0:
+        return None
+    batch = faiss.IDSelectorBatch(np.ascontiguousarray(ids, dtype=np.int64))
+    selector = faiss.IDSelectorNot(batch)
+    selector.referenced = batch  # the C++ object keeps a bare pointer: keep it alive with it
+    return selector
 
 
 def vector_index_kind(index: faiss.Index) -> str:

@@ -3,8 +3,10 @@
 A load checks what it can without reading the big files (sizes, shapes, JSON). Damage that
 keeps a file's size and shape (a zeroed postings table, flipped bytes in a FAISS file) shows
 only in its bytes, so this reads every file the manifest lists and compares its SHA-256 with
-the one the build recorded. It also reports files and corpus folders the build did not write.
-``clearance index build`` and ``index add`` run it on what they wrote.
+the one the build recorded. It also reports files and corpus folders the build did not write,
+and, apart from the problems, what an interrupted change left behind (``indexer.index_change``:
+never read, cleared by the next change). ``clearance index build`` and ``index add`` run it on
+what they wrote.
 """
 
 from __future__ import annotations
@@ -13,9 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from indexer.files import content_problem, unlisted_files
+from indexer.index_change import change_leftovers
 from indexer.manifest import IndexCorruptError, IndexManifest, read_manifest
 from indexer.static_embedding import STATIC_DIR, weights_checksum
-from indexer.store import ReferenceIndex, corpus_dir, unlisted_corpus_folders
+from indexer.store import CHANGE_MARKER, ReferenceIndex, corpus_dir, unlisted_corpus_folders
 
 
 @dataclass(frozen=True)
@@ -26,6 +29,10 @@ class IndexVerification:
     problems: tuple[str, ...]
     files: int
     bytes: int
+    # Folders and markers an interrupted change left; not damage (nothing reads them).
+    leftovers: tuple[Path, ...] = ()
+    # Per corpus with items taken down, how many (``indexer.removals``).
+    removed_items: tuple[tuple[str, int], ...] = ()
 
     @property
     def sound(self) -> bool:
@@ -49,7 +56,7 @@ def verify_index(index_dir: Path | str) -> IndexVerification:
     problems: list[str] = []
     files = size = 0
     for record in manifest.corpora:
-        folder = corpus_dir(index_dir, record.name)
+        folder = corpus_dir(index_dir, record.folder_name)
         if not folder.is_dir():
             problems.append(f"{folder} is missing")
             continue
@@ -64,6 +71,7 @@ def verify_index(index_dir: Path | str) -> IndexVerification:
         problems.extend(
             f"{path} was not written by the index build"
             for path in unlisted_files(folder, record.files)
+            if path.name != CHANGE_MARKER
         )
     problems.extend(
         f"{folder} is not listed in the manifest"
@@ -79,7 +87,14 @@ def verify_index(index_dir: Path | str) -> IndexVerification:
             ReferenceIndex.open(index_dir)
         except IndexCorruptError as exc:
             problems.append(str(exc))
-    return IndexVerification(index_dir, tuple(problems), files=files, bytes=size)
+    return IndexVerification(
+        index_dir,
+        tuple(problems),
+        files=files,
+        bytes=size,
+        leftovers=tuple(change_leftovers(index_dir, manifest)),
+        removed_items=tuple((c.name, c.removed_items) for c in manifest.corpora if c.removed_items),
+    )
 
 
 def _static_model_problem(index_dir: Path, manifest: IndexManifest) -> str | None:

@@ -190,11 +190,19 @@ def index_add(
 ) -> None:
     """Add corpora to an index without touching the ones already in it."""
     from indexer.build import add_corpora
+    from indexer.takedown import taken_down_again
 
     try:
         corpora = _corpora_from_inputs(inputs or [], corpus or [], name, kind, mode)
         if not corpora:
             raise CorpusInputError("nothing to add: give inputs or --corpus")
+        if replace_existing:
+            for replaced, ids in taken_down_again(index, corpora).items():
+                err.print(
+                    f"[yellow]warning:[/] {replaced}: {len(ids)} item(s) taken down before are "
+                    f"in the replacement again{_some(tuple(ids))}; remove them again if need be",
+                    highlight=False,
+                )
         manifest = add_corpora(
             index, corpora, replace_existing=replace_existing, progress=_progress_factory(progress)
         )
@@ -202,6 +210,64 @@ def index_add(
         raise _fail(str(exc)) from exc
     err.print(f"{index} now holds: " + ", ".join(c.name for c in manifest.corpora))
     _verify_written(index)
+
+
+@index_app.command("remove")
+def index_remove(
+    index: Annotated[
+        Path, typer.Option("--index", envvar=INDEX_ENV, help="Existing index folder.")
+    ] = DEMO_INDEX,
+    corpus: Annotated[
+        str | None,
+        typer.Option(help="Corpus to take out whole; with --items, the corpus they are in."),
+    ] = None,
+    items: Annotated[
+        Path | None,
+        typer.Option(
+            help="File of items or works to take down, one a line: ID or CORPUS<tab>ID "
+            "('-': stdin)."
+        ),
+    ] = None,
+) -> None:
+    """Take a corpus, or items or works by id, out of an index without rebuilding anything.
+
+    An id no corpus holds is an error and nothing is removed; one already taken down is
+    reported. Scanners and the HTTP service see the change when they next load the index.
+    """
+    from indexer.store import ReferenceIndex
+    from indexer.takedown import read_item_refs, remove_corpus, remove_items
+
+    try:
+        if items is not None:
+            report = remove_items(index, read_item_refs(items), corpus=corpus)
+            for done in report.corpora:
+                err.print(_removed_line(done.corpus, done.removed, done.already), highlight=False)
+            manifest = report.manifest
+        elif corpus is not None:
+            manifest = remove_corpus(index, corpus)
+            err.print(f"removed corpus {corpus}", highlight=False)
+        else:
+            raise ClearanceIndexError("nothing to remove: give --corpus NAME or --items FILE")
+        # The load check, not a full verify: a takedown wrote a few small files, and hashing
+        # every byte of a big index would cost more than the takedown itself.
+        ReferenceIndex.open(index)
+    except ClearanceIndexError as exc:
+        raise _fail(str(exc)) from exc
+    err.print(f"{index} now holds: " + ", ".join(c.name for c in manifest.corpora))
+
+
+def _removed_line(corpus: str, removed: tuple[str, ...], already: tuple[str, ...]) -> str:
+    line = f"{corpus}: took down {len(removed)} item(s)" + _some(removed)
+    if already:
+        line += f"; {len(already)} already taken down" + _some(already)
+    return line
+
+
+def _some(ids: tuple[str, ...], shown: int = 5) -> str:
+    if not ids:
+        return ""
+    more = f" and {len(ids) - shown} more" if len(ids) > shown else ""
+    return " (" + ", ".join(ids[:shown]) + more + ")"
 
 
 def _verify_written(index: Path) -> None:
@@ -236,6 +302,15 @@ def index_verify(
     except ClearanceIndexError as exc:
         raise _fail(str(exc)) from exc
     out = _stdout_console()
+    for name, count in verification.removed_items:
+        out.print(f"taken down: {count} item(s) of {name}", highlight=False, markup=False)
+    for path in verification.leftovers:
+        out.print(
+            f"note: {path} is left from an interrupted index change (never read; the next "
+            "`clearance index add` or `remove` clears it)",
+            highlight=False,
+            markup=False,
+        )
     if verification.sound:
         out.print(f"sound: {_verified_summary(verification)}", highlight=False, markup=False)
         return
@@ -279,19 +354,29 @@ def index_info(
         f"{settings.chunking.passage_tokens} tokens every {settings.chunking.passage_stride}; "
         f"normalization v{settings.normalization.version}"
     )
-    table = Table("corpus", "kind", "mode", "items", "passages", "n-grams", "vectors", "checksum")
+    table = Table(
+        "corpus", "kind", "mode", "items", "removed", "passages", "n-grams", "vectors", "checksum"
+    )
     for c in manifest.corpora:
         table.add_row(
             c.name,
             c.kind.value,
             c.mode.value,
             str(c.items),
+            str(c.removed_items),
             str(c.passages),
             str(c.ngrams),
             c.vector_index,
             c.checksum[:19] + "…",
         )
     out.print(table)
+    for gone in manifest.removed_corpora:
+        again = "; added again since" if manifest.corpus(gone.name) else ""
+        out.print(
+            f"removed corpus {gone.name} ({gone.items} item(s), {gone.checksum[:19]}…) "
+            f"on {gone.removed_at}{again}",
+            highlight=False,
+        )
 
 
 model_app = typer.Typer(help="The embedding models, all local.", no_args_is_help=True)

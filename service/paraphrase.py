@@ -446,11 +446,11 @@ def page_term_fractions(doc: Document, corpus: CorpusIndex) -> np.ndarray:
     rows = posting_rows(low, counts)
     if len(rows) == 0:
         return out
-    # A term's weight depends on the word alone, so the page's weight is the passage's.
+    # A term's weight depends on the word alone, so the page's weight is the passage's. A
+    # passage taken down holds nothing (its postings count for no passage).
     owners = np.asarray(corpus.term_passages[rows], dtype=np.int64)
-    mass = np.bincount(
-        owners, weights=np.repeat(weights[present][first], counts), minlength=len(out)
-    )
+    held = np.repeat(weights[present][first], counts) * corpus.removals.live_mask(owners)
+    mass = np.bincount(owners, weights=held, minlength=len(out))
     return mass / np.maximum(corpus.passage_term_mass, 1e-6)
 
 

@@ -74,7 +74,9 @@ class VectorSpace(ABC):
         if index.ntotal == 0:
             return _no_neighbours()
         # Passages that do not fit a window are dropped after the search, so ask for more.
-        scores, ids = search(index, vectors, min(3 * k, index.ntotal))
+        scores, ids = search(
+            index, vectors, min(3 * k, index.ntotal), exclude=corpus.removals.dead_passages
+        )
         rows, cols = np.nonzero((ids >= 0) & (scores >= self.floor))
         passages = ids[rows, cols]
         lengths = corpus.passage_prose_tokens[passages]
@@ -160,7 +162,7 @@ class StaticSpace(VectorSpace):
             low, high = fit_range(corpus.passage_prose_tokens, self.sizes)
             buckets = {}
             for size in self.sizes:
-                ids = np.nonzero((low <= size) & (size <= high))[0]
+                ids = corpus.removals.live(np.nonzero((low <= size) & (size <= high))[0])
                 bucket = faiss.IndexFlatIP(self.search_dims)
                 full = np.ascontiguousarray(vectors[ids])
                 if len(ids):

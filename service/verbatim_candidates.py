@@ -95,8 +95,9 @@ def find_candidates(
     for grams in batch.values():
         maybe = np.flatnonzero(presence.may_hold(grams.grams))
         low, counts = posting_ranges(table, grams.grams[maybe])
-        counts[counts > limits.max_postings] = 0
-        present = counts > 0
+        # A stock phrase is one that many passages still in the index hold.
+        live = corpus.removals.live_counts(low, counts)
+        present = (live > 0) & (live <= limits.max_postings)
         low, counts = low[present], counts[present]
         # One hit per (document, posting): a gram a page repeats counts once.
         rows = posting_rows(low, counts)
@@ -108,7 +109,11 @@ def find_candidates(
     docs, rows = np.divmod(pairs, len(table))
     passage_count = len(corpus.passage_grams)
     # np.asarray: a memmap's slices stay memmaps, whose every operation goes through Python.
-    pairs = docs * passage_count + np.asarray(corpus.ngram_passages[rows], dtype=np.int64)
+    passages = np.asarray(corpus.ngram_passages[rows], dtype=np.int64)
+    live = corpus.removals.live_mask(passages)
+    if live is not True:  # items taken down (indexer.removals) are never candidates
+        docs, passages = docs[live], passages[live]
+    pairs = docs * passage_count + passages
     pairs, hit_counts = np.unique(pairs, return_counts=True)
     docs, passages = np.divmod(pairs, passage_count)
     needed = np.minimum(np.asarray(corpus.passage_grams[passages]), limits.min_hits)

@@ -161,9 +161,12 @@ class ReloadableScanner:
 
 
 def warmup_text(scanner: Scanner) -> str:
-    """The start of each corpus's first item: a document every tier has work to do on."""
+    """The start of each corpus's first item still in it: a document every tier has work to
+    do on (an item taken down would find nothing)."""
     parts = []
     for corpus in scanner.index.corpora:
-        if corpus.ids:
-            parts.append(corpus.item_text(0)[:WARMUP_CHARS_PER_CORPUS])
+        removed = corpus.removals.ids
+        first = next((n for n, item in enumerate(corpus.ids) if item not in removed), None)
+        if first is not None:
+            parts.append(corpus.item_text(first)[:WARMUP_CHARS_PER_CORPUS])
     return "\n\n".join(parts) or "warm-up"

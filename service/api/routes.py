@@ -164,6 +164,7 @@ async def index_info(loaded: ScannerDep, settings: SettingsDep) -> IndexInfo:
         totals={
             "corpora": len(manifest.corpora),
             "items": sum(c.items for c in manifest.corpora),
+            "removed_items": sum(c.removed_items for c in manifest.corpora),
             "passages": sum(c.passages for c in manifest.corpora),
         },
         manifest=manifest.to_dict(),

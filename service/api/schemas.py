@@ -202,6 +202,16 @@ class CorpusInfo(BaseModel):
     license: str = ""
     items_without_ngrams: int = 0
     gram_lengths: list[int] = []
+    removed_items: int = Field(0, description="Items taken down (`clearance index remove`).")
+
+
+class RemovedCorpusInfo(BaseModel):
+    """A corpus taken out of the index whole (`clearance index remove --corpus`)."""
+
+    name: str
+    items: int
+    checksum: str
+    removed_at: str
 
 
 class ModelInfo(BaseModel):
@@ -221,6 +231,7 @@ class ManifestInfo(BaseModel):
     model: ModelInfo
     settings: dict[str, Any]
     corpora: list[CorpusInfo]
+    removed_corpora: list[RemovedCorpusInfo] = []
 
 
 class IndexInfo(BaseModel):
