@@ -156,7 +156,8 @@ def tokenize(
         _learn_classes(table, points, mode)
         wide[:] = False
         count = _token_spans(points, table, settings.casefold, starts, ends, wide, folded_points)
-    starts, ends, points = starts[:count], ends[:count], folded_points
+    # Copies: the buffers were sized for one token per character.
+    starts, ends, points = starts[:count].copy(), ends[:count].copy(), folded_points
     ascii_only = text.isascii()
     if ascii_only:
         folded = text.lower() if settings.casefold else text
