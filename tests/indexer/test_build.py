@@ -126,7 +126,7 @@ def test_missing_index_says_how_to_build_one(tmp_path):
 
 
 def test_a_short_item_with_a_solution_gets_a_passage_for_its_prompt_alone():
-    from indexer.build import item_passages
+    from indexer.build_parts import item_passages
     from indexer.manifest import IndexSettings
     from indexer.normalize import TextMode, tokenize
 
