@@ -23,6 +23,7 @@ from indexer.build_parts import (
     no_progress,
     whole_corpus,
 )
+from indexer.build_work import PartsFolder
 from indexer.corpus import Corpus
 from indexer.embedding import model_dimension, model_fingerprint, resolve_model_path
 from indexer.manifest import (
@@ -44,7 +45,7 @@ from indexer.static_embedding import (
     weights_checksum,
 )
 from indexer.store import CorpusArrays, open_static_model, write_corpus_arrays
-from indexer.vector_index import build_vector_index, vector_index_kind
+from indexer.vector_index import vector_index_kind
 
 log = logging.getLogger(__name__)
 
@@ -68,37 +69,22 @@ def build_corpus_arrays(
     corpus order, ``indexer.parallel_build``), or built here in one piece."""
     if parts is None:
         parts = [build_part(whole_corpus(corpus), settings, static, progress)]
-    merged = merge_parts(parts, static.dimension)
-    vector_index = build_vector_index(merged.vectors, settings.vectors)
-    arrays = CorpusArrays(
-        ids=[item.id for item in corpus.items],
-        metas=[dict(item.meta) for item in corpus.items],
-        texts=[item.text for item in corpus.items],
-        item_stats=merged.item_stats,
-        passages=merged.passages,
-        ngram_hashes=merged.ngram_hashes,
-        ngram_passages=merged.ngram_passages,
-        passage_grams=merged.passage_grams,
-        term_hashes=merged.term_hashes,
-        term_passages=merged.term_passages,
-        passage_terms=merged.passage_terms,
-        static_vectors=vector_index,
-    )
+    arrays = merge_parts(corpus, parts, settings)
     record = CorpusRecord(
         name=corpus.name,
         kind=corpus.kind,
         mode=corpus.mode,
         items=len(corpus.items),
-        passages=len(merged.passages),
-        tokens=int(merged.item_stats[:, 0].astype(np.int64).sum()),
-        ngrams=len(merged.ngram_hashes),
+        passages=len(arrays.passages),
+        tokens=int(arrays.item_stats[:, 0].astype(np.int64).sum()),
+        ngrams=len(arrays.ngram_hashes),
         checksum=corpus_checksum(corpus),
-        vector_index=vector_index_kind(vector_index),
+        vector_index=vector_index_kind(arrays.static_vectors),
         built_at=utc_now(),
         source=corpus.source,
         license=corpus.license,
-        items_without_ngrams=merged.without_ngrams,
-        gram_lengths=merged.gram_lengths,
+        items_without_ngrams=sum(p.without_ngrams for p in parts),
+        gram_lengths=tuple(sorted({int(n) for p in parts for n in p.gram_lengths})),
     )
     return arrays, record
 
@@ -122,7 +108,10 @@ def build_index(
     """
     out = Path(out)
     settings = settings or IndexSettings()
-    if (out / "manifest.json").exists() and not overwrite:
+    # A build killed while writing corpora leaves a manifest of some of them; its parts folder
+    # says it was a build allowed to write here, and the rerun finishes it.
+    resuming = PartsFolder.beside(out).root.is_dir()
+    if (out / "manifest.json").exists() and not overwrite and not resuming:
         raise ClearanceIndexError(
             f"{out} already holds an index; use `clearance index add` to add corpora, "
             "or --overwrite to rebuild it"

@@ -24,7 +24,9 @@ from indexer.corpus import Corpus, ReferenceItem
 from indexer.fingerprints import gram_length_for, ngram_hashes, token_hashes
 from indexer.normalize import TextMode, TokenizedText, tokenize
 from indexer.static_embedding import StaticEmbedder
+from indexer.store import CorpusArrays
 from indexer.terms import distinct_mass, term_bag
+from indexer.vector_index import build_vector_index
 
 if TYPE_CHECKING:
     from indexer.manifest import IndexSettings
@@ -82,16 +84,21 @@ def cut_parts(corpus: Corpus, part_chars: int, build_key: str) -> list[PartTask]
     """
     if part_chars < 1:
         raise ValueError(f"part size must be at least 1 character, got {part_chars}")
-    tasks: list[PartTask] = []
-    first, chars = 0, 0
+    ends = []
+    chars = 0
     for end, item in enumerate(corpus.items, start=1):
         chars += len(item.text)
-        if chars >= part_chars or end == len(corpus.items):
-            items = tuple(corpus.items[first:end])
-            content = f"{PART_FORMAT}\0{build_key}\0{corpus.mode.value}\0{items_sha256(items)}"
-            key = hashlib.sha256(content.encode("utf-8")).hexdigest()[:32]
-            tasks.append(PartTask(key, corpus.name, first, corpus.mode, items))
-            first, chars = end, 0
+        if chars >= part_chars:
+            ends.append(end)
+            chars = 0
+    if not ends or ends[-1] < len(corpus.items):
+        ends.append(len(corpus.items))  # the rest; an empty corpus is one empty part
+    tasks = []
+    for first, end in zip([0, *ends], ends, strict=False):
+        items = tuple(corpus.items[first:end])
+        content = f"{PART_FORMAT}\0{build_key}\0{corpus.mode.value}\0{items_sha256(items)}"
+        key = hashlib.sha256(content.encode("utf-8")).hexdigest()[:32]
+        tasks.append(PartTask(key, corpus.name, first, corpus.mode, items))
     return tasks
 
 
@@ -276,25 +283,11 @@ def _embed_passages(
     return np.concatenate(vectors)
 
 
-@dataclass
-class MergedParts:
-    """A corpus's per-item and per-passage arrays, from its parts in order."""
-
-    item_stats: np.ndarray
-    passages: np.ndarray
-    ngram_hashes: np.ndarray
-    ngram_passages: np.ndarray
-    passage_grams: np.ndarray
-    term_hashes: np.ndarray
-    term_passages: np.ndarray
-    passage_terms: np.ndarray
-    vectors: np.ndarray
-    gram_lengths: tuple[int, ...]
-    without_ngrams: int
-
-
-def merge_parts(parts: Sequence[PartArrays], dimension: int) -> MergedParts:
-    """Join parts in corpus order: item and passage numbers shifted past the parts before."""
+def merge_parts(
+    corpus: Corpus, parts: Sequence[PartArrays], settings: IndexSettings
+) -> CorpusArrays:
+    """Join parts (at least one) in corpus order: item and passage numbers shifted past the
+    parts before, postings sorted over all of them, one vector index over every passage."""
     item_offsets = np.cumsum([0] + [len(p.item_stats) for p in parts])
     passage_offsets = np.cumsum([0] + [len(p.passages) for p in parts])
     passages = [
@@ -303,7 +296,11 @@ def merge_parts(parts: Sequence[PartArrays], dimension: int) -> MergedParts:
     ]
     grams, gram_owners = _postings(parts, passage_offsets, "gram_hashes", "gram_counts")
     terms, term_owners = _postings(parts, passage_offsets, "term_hashes", "term_counts")
-    return MergedParts(
+    vectors = np.concatenate([p.vectors for p in parts]).astype(np.float32)
+    return CorpusArrays(
+        ids=[item.id for item in corpus.items],
+        metas=[dict(item.meta) for item in corpus.items],
+        texts=[item.text for item in corpus.items],
         item_stats=_stacked([p.item_stats for p in parts], (0, 5), np.float32),
         passages=_stacked(passages, (0, 5), np.int64),
         ngram_hashes=grams,
@@ -312,9 +309,7 @@ def merge_parts(parts: Sequence[PartArrays], dimension: int) -> MergedParts:
         term_hashes=terms,
         term_passages=term_owners,
         passage_terms=_stacked([p.term_stats for p in parts], (0, 2), np.float32),
-        vectors=_stacked([p.vectors for p in parts], (0, dimension), np.float32),
-        gram_lengths=tuple(sorted({int(n) for p in parts for n in p.gram_lengths})),
-        without_ngrams=sum(p.without_ngrams for p in parts),
+        static_vectors=build_vector_index(vectors, settings.vectors),
     )
 
 
