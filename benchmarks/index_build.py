@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -88,6 +89,8 @@ def main() -> None:
     root = Path(__file__).resolve().parent.parent
     print(f"# index build, {len(books)} books, revision {git_revision()}")
     print(f"# machine: {machine()}")
+    # The cores may be shared: the load average says how busy they were around the builds.
+    load_before = os.getloadavg()[0]
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -137,6 +140,10 @@ def main() -> None:
     for stage, seconds in ours[0].get("stages", {}).items():
         print(f"# 1 worker, {stage}: {seconds:.2f} s ({seconds / ours[0]['seconds']:.0%})")
     print(f"# `clearance model distill` (cached once per machine): {distill_seconds:.1f} s")
+    print(
+        f"# 1-minute load average before / after the builds: {load_before:.1f} / "
+        f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
+    )
 
 
 if __name__ == "__main__":

@@ -124,7 +124,10 @@ def built_parts(
     unique = {t.key: t for ts in tasks.values() for t in ts}
     with folder.held():
         discarded = folder.discard_except(unique)
-        todo = [t for t in unique.values() if not folder.finished(t.key)]
+        # Largest first: a long part started last would keep one worker busy after the rest.
+        todo = sorted(
+            (t for t in unique.values() if not folder.finished(t.key)), key=lambda t: -t.chars
+        )
         parts = BuiltParts(folder, tasks, len(unique) - len(todo), len(todo), discarded)
         if discarded:
             log.warning(

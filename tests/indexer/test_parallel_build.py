@@ -3,6 +3,8 @@ real static model, a real ``clearance index build`` process killed with SIGKILL)
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import signal
 import subprocess
@@ -17,7 +19,7 @@ from indexer.build_parts import cut_parts
 from indexer.build_work import PartsFolder
 from indexer.chunking import ChunkingSettings
 from indexer.corpus import Corpus, CorpusKind, ReferenceItem
-from indexer.manifest import IndexSettings
+from indexer.manifest import ClearanceIndexError, IndexSettings
 from indexer.parallel_build import BuildEngine
 from tests.indexer.conftest import PART_CHARS, index_content
 
@@ -128,3 +130,29 @@ def test_parts_of_a_build_with_other_settings_are_deleted_not_reused(tmp_path, c
     build_index(clean, [QUIZ], settings=other)
     assert index_content(out) == index_content(clean)
     assert not PartsFolder.beside(out).root.exists()
+
+
+def test_a_build_stopped_while_writing_corpora_is_finished_by_a_rerun(tmp_path):
+    out, clean = tmp_path / "index", tmp_path / "clean"
+    trivia = Corpus(
+        name="trivia",
+        kind=CorpusKind.BENCHMARK,
+        items=[ReferenceItem("t-0", "Who painted the ceiling of the Sistine Chapel in Rome?")],
+    )
+    # A file where the second corpus's temporary folder goes: its write fails, after the
+    # first corpus and a manifest of it are written.
+    blocker = out / "corpora" / f".trivia.tmp-{os.getpid()}"
+    blocker.parent.mkdir(parents=True)
+    blocker.write_text("in the way")
+    with pytest.raises(NotADirectoryError):
+        build_index(out, [QUIZ, trivia])
+    assert [c["name"] for c in json.loads((out / "manifest.json").read_text())["corpora"]] == [
+        "quiz"
+    ]
+    blocker.unlink()
+    build_index(out, [QUIZ, trivia])  # no --overwrite: the parts folder says it is this build
+    build_index(clean, [QUIZ, trivia])
+    assert index_content(out) == index_content(clean)
+    assert not PartsFolder.beside(out).root.exists()
+    with pytest.raises(ClearanceIndexError, match="already holds an index"):
+        build_index(out, [QUIZ, trivia])
