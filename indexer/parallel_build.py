@@ -43,7 +43,7 @@ from indexer.worker_lifetime import die_with_parent
 
 log = logging.getLogger(__name__)
 
-# About 3 s of work on one core here (BENCHMARKS.md): small enough that a killed build loses
+# About 2 s of work on one core here (BENCHMARKS.md): small enough that a killed build loses
 # little and every core gets several parts, large enough that a part's overhead (one task, one
 # file) stays negligible.
 DEFAULT_PART_CHARS = 1_000_000
