@@ -24,7 +24,7 @@ from indexer.build_parts import (
     whole_corpus,
 )
 from indexer.build_work import PartsFolder
-from indexer.corpus import Corpus
+from indexer.corpus import Corpus, merge_corpora
 from indexer.embedding import model_dimension, model_fingerprint, resolve_model_path
 from indexer.manifest import (
     ClearanceIndexError,
@@ -118,6 +118,8 @@ def build_index(
         )
     if not corpora:
         raise ClearanceIndexError("nothing to index: no corpora were given")
+    # Parts are kept and found by corpus name: two corpora of one name would take each other's.
+    corpora = merge_corpora(corpora)
     out.mkdir(parents=True, exist_ok=True)
     fingerprint = model_fingerprint(settings.embedding.model)
     static_dir = _install_static_model(out, settings, fingerprint, overwrite)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from indexer.build import add_corpora, build_index
-from indexer.corpus import Corpus, CorpusKind, ReferenceItem
+from indexer.corpus import Corpus, CorpusInputError, CorpusKind, ReferenceItem
 from indexer.manifest import (
     ClearanceIndexError,
     IndexMismatchError,
@@ -80,6 +80,12 @@ def test_adding_a_corpus_leaves_the_others_untouched(tiny_index):
     assert manifest.corpora[0].checksum == checksum
     with pytest.raises(ClearanceIndexError, match="already in"):
         add_corpora(tiny_index, [_quiz("trivia", ["x y z w"])])
+
+
+def test_two_corpora_of_one_name_are_refused_before_anything_is_written(tmp_path):
+    with pytest.raises(CorpusInputError, match="corpus 'quiz' is given twice"):
+        build_index(tmp_path / "twice", [_quiz("quiz", ["one two three"]), _quiz("quiz", ["x"])])
+    assert not (tmp_path / "twice").exists()
 
 
 def test_existing_index_is_not_overwritten_by_accident(tiny_index):
