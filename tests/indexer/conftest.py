@@ -3,8 +3,6 @@ the index they make built in one piece in this process, which every other build 
 
 from __future__ import annotations
 
-import hashlib
-import json
 from pathlib import Path
 
 import pytest
@@ -14,33 +12,7 @@ from indexer.corpus import Corpus
 from indexer.parallel_build import BuildEngine
 from indexer.reference_inputs import read_references
 from reference_corpora.catalog import load_corpora
-
-# Five books of 90-370 KB (one corpus: a glob is one input) and two whole benchmark test sets
-# (one prose, one code): with PART_CHARS, ten parts, four of books and five of gsm8k-test.
-PARTED_BOOKS = "books/books_[34]?-0.txt"
-PARTED_CATALOG = ("gsm8k-test", "humaneval")
-PART_CHARS = 150_000
-
-# What two builds of the same corpora and settings may write differently: when they ran.
-# Everything else of the manifest, and every byte of every other file, must be the same.
-BUILD_TIMES = ("created_at", "updated_at")
-CORPUS_BUILD_TIMES = ("built_at",)
-
-
-def index_content(index_dir: Path) -> dict:
-    """The manifest less the build times, and the SHA-256 of every other file of the index."""
-    manifest = json.loads((index_dir / "manifest.json").read_text(encoding="utf-8"))
-    for key in BUILD_TIMES:
-        manifest.pop(key)
-    for corpus in manifest["corpora"]:
-        for key in CORPUS_BUILD_TIMES:
-            corpus.pop(key)
-    files = {
-        str(path.relative_to(index_dir)): hashlib.sha256(path.read_bytes()).hexdigest()
-        for path in sorted(index_dir.rglob("*"))
-        if path.is_file() and path.name != "manifest.json"
-    }
-    return {"manifest": manifest, "files": files}
+from tests.indexer.build_helpers import PARTED_BOOKS, PARTED_CATALOG
 
 
 @pytest.fixture(scope="session")

@@ -21,7 +21,7 @@ from indexer.chunking import ChunkingSettings
 from indexer.corpus import Corpus, CorpusKind, ReferenceItem
 from indexer.manifest import ClearanceIndexError, IndexSettings
 from indexer.parallel_build import BuildEngine
-from tests.indexer.conftest import PART_CHARS, index_content
+from tests.indexer.build_helpers import PART_CHARS, index_content
 
 ROOT = Path(__file__).resolve().parents[2]
 

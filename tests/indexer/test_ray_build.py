@@ -7,7 +7,7 @@ import pytest
 from indexer.build import build_index
 from indexer.build_work import PartsFolder
 from indexer.parallel_build import BuildEngine, EngineKind
-from tests.indexer.conftest import PART_CHARS, index_content
+from tests.indexer.build_helpers import PART_CHARS, index_content
 
 pytestmark = pytest.mark.ray
 
