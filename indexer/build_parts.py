@@ -1,7 +1,7 @@
 """One part of a corpus build: a run of consecutive items, fingerprinted and embedded alone.
 
 Every per-passage step of a build (tokenize, chunk, n-gram and rare-term fingerprints, static
-vectors) reads one item only, and that is nearly all of a build's time (97% for five books:
+vectors) reads one item only, and that is nearly all of a build's time (94-97% for five books:
 BENCHMARKS.md). So a corpus is cut into parts that any process or Ray worker builds with
 ``build_part``, and ``merge_parts`` puts them back in order: item and passage numbers shifted
 by the parts before, postings sorted once over all of them. The result is the same arrays, byte
