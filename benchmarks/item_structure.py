@@ -21,7 +21,7 @@ import time
 from dataclasses import dataclass
 
 from benchmarks._common import git_revision, machine
-from indexer.build import _item_stats, item_passages
+from indexer.build_parts import item_passages, item_stats
 from indexer.corpus import ReferenceItem
 from indexer.item_structure import (
     ItemStructure,
@@ -78,7 +78,7 @@ def _indexed_as(item: ReferenceItem, mode: TextMode, settings: IndexSettings) ->
     """What the index holds for an item that depends on its structure: its passages, and the
     token lengths of its scoring key and stem."""
     tokens = tokenize(item.text, mode, settings.normalization)
-    _, _, key, _, stem = _item_stats(item, tokens, settings)
+    _, _, key, _, stem = item_stats(item, tokens, settings)
     return tuple(item_passages(item, tokens, settings)), key, stem
 
 

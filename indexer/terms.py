@@ -81,9 +81,11 @@ def distinct_mass(tokens: list[str], settings: TermSettings) -> float:
     """Rare-term mass of a token sequence, each distinct token counted once.
 
     This is how much a matched region says: "at the end of the first" weighs nothing, a test
-    question's numbers and nouns weigh a lot.
+    question's numbers and nouns weigh a lot. Summed in sorted order: a set's order changes
+    with each process's string hashing, and float32 sums with it, so two builds of the same
+    corpus would write different ``item_stats.npy``.
     """
-    distinct = list(set(tokens))
+    distinct = sorted(set(tokens))
     return float(term_weights(distinct, settings).sum()) if distinct else 0.0
 
 

@@ -4,28 +4,22 @@ Workers are spawned (not forked) so that torch and FAISS threads never cross a f
 the index (and model) once in its initializer. They report progress through a queue, which the
 parent turns into one progress bar with records/s and an ETA over the bytes to read.
 
-Workers die with their parent. A parent killed outright (SIGKILL, the OOM killer) runs no
-clean-up, and its workers would scan on for as long as their queued shards last, writing
-staging files nobody will commit; the rerun owns those shards. So on Linux each worker asks
-the kernel for SIGKILL when its parent dies (``prctl(PR_SET_PDEATHSIG)``), and everywhere a
-watchdog thread checks the parent's pid twice a second.
+Workers die with their parent (``indexer.worker_lifetime``): a parent killed outright would
+otherwise leave them scanning on, writing staging files nobody will commit while a rerun owns
+those shards.
 """
 
 from __future__ import annotations
 
-import ctypes
 import multiprocessing
 import os
 import queue
-import signal
-import sys
-import threading
-import time
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any
 
 from indexer.readers import Source
+from indexer.worker_lifetime import die_with_parent
 from service.progress import Rate, byte_bar
 from service.shards.layout import OutputLayout
 from service.shards.scan_batch import ScannerSpec
@@ -41,30 +35,6 @@ class ShardOutcome:
     key: str
     marker: dict[str, Any] | None = None
     error: str | None = None
-
-
-# How often the watchdog looks for its parent, where the kernel does not tell it.
-PARENT_POLL_SECONDS = 0.5
-_PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
-
-
-def die_with_parent(parent: int) -> None:
-    """Make this worker exit as soon as ``parent`` does, however the parent died."""
-    if sys.platform.startswith("linux"):
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # on failure the watchdog remains
-    if os.getppid() != parent:  # the parent died before the kernel was asked
-        os._exit(1)
-    threading.Thread(
-        target=_watch_parent, args=(parent,), name="clearance-parent-watchdog", daemon=True
-    ).start()
-
-
-def _watch_parent(parent: int) -> None:
-    while os.getppid() == parent:
-        time.sleep(PARENT_POLL_SECONDS)
-    # No clean-up: anything this worker would write now belongs to a run that is gone.
-    os._exit(1)
 
 
 def _start_worker(spec: ScannerSpec, progress: Any, parent: int) -> None:

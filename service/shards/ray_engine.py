@@ -16,10 +16,10 @@ paths (a shared file system on a multi-node cluster).
 from __future__ import annotations
 
 import json
-import logging
 from pathlib import Path
 from typing import Any
 
+from indexer.ray_session import ray_session
 from indexer.readers import Source
 from service.shards.errors import RayEngineError
 from service.shards.layout import OutputLayout
@@ -71,19 +71,7 @@ def run_ray(
         import ray
     except ImportError as exc:
         raise RayEngineError("the Ray engine needs Ray Data: pip install 'clearance[ray]'") from exc
-    started_here = not ray.is_initialized()
-    if started_here:
-        ray.init(
-            address=address,
-            num_cpus=None if address else concurrency,
-            include_dashboard=False,
-            log_to_driver=False,
-            logging_level=logging.INFO if progress else logging.WARNING,
-        )
-    try:
-        context = ray.data.DataContext.get_current()
-        context.enable_progress_bars = progress
-        context.print_on_execution_start = progress
+    with ray_session(address, concurrency, progress) as ray:
         cpus = int(ray.cluster_resources().get("CPU", 1))
         actors = max(1, min(concurrency or cpus, cpus, len(shards)))
         sizes = {s.key: s.size() or 0 for s in shards}
@@ -112,6 +100,3 @@ def run_ray(
             )
             for row in rows_out
         ]
-    finally:
-        if started_here:
-            ray.shutdown()

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from indexer.build import add_corpora, build_index
-from indexer.corpus import Corpus, CorpusKind, ReferenceItem
+from indexer.corpus import Corpus, CorpusInputError, CorpusKind, ReferenceItem
 from indexer.manifest import (
     ClearanceIndexError,
     IndexMismatchError,
@@ -82,6 +82,12 @@ def test_adding_a_corpus_leaves_the_others_untouched(tiny_index):
         add_corpora(tiny_index, [_quiz("trivia", ["x y z w"])])
 
 
+def test_two_corpora_of_one_name_are_refused_before_anything_is_written(tmp_path):
+    with pytest.raises(CorpusInputError, match="corpus 'quiz' is given twice"):
+        build_index(tmp_path / "twice", [_quiz("quiz", ["one two three"]), _quiz("quiz", ["x"])])
+    assert not (tmp_path / "twice").exists()
+
+
 def test_existing_index_is_not_overwritten_by_accident(tiny_index):
     with pytest.raises(ClearanceIndexError, match="already holds an index"):
         build_index(tiny_index, [_quiz("quiz", ["another item entirely"])])
@@ -132,7 +138,7 @@ def test_missing_index_says_how_to_build_one(tmp_path):
 
 
 def test_a_short_item_with_a_solution_gets_a_passage_for_its_prompt_alone():
-    from indexer.build import item_passages
+    from indexer.build_parts import item_passages
     from indexer.manifest import IndexSettings
     from indexer.normalize import TextMode, tokenize
 
