@@ -166,8 +166,10 @@ def test_broken_index_at_start_is_alive_not_ready_until_sighup_fixes_it(
 
 def test_scan_over_the_timeout_is_503_and_the_server_recovers(small_index, web_docs):
     server = ServerProcess(small_index, verbatim_env(CLEARANCE_REQUEST_TIMEOUT_S="0.3"))
-    page = "\n".join(web_docs[:20])[:19_000]
-    documents = [{"text": f"{i} {page}"} for i in range(40)]
+    # About 10 MB: several seconds of verbatim scanning on a fast machine, where 0.8 MB took
+    # 0.1 s and slipped under the timeout.
+    page = "\n".join(web_docs[:40])[:38_000]
+    documents = [{"text": f"{i} {page}"} for i in range(256)]
     try:
         slow = server.client.post("/v1/scan/batch", json={"documents": documents}, headers=AUTH)
         deadline = time.monotonic() + 60
