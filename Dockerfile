@@ -26,14 +26,16 @@ RUN pip install .
 # build` in this image does: distil it once here, offline, into a cache every user can read.
 # Serving does need the ONNX export (the default backend, which starts without torch), and the
 # cache is read-only at run time: export it here too.
-# The verifier's tree walk is compiled by numba on first use; compile it here (from /, so that
-# the installed package is the one compiled, as in `clearance serve`) into a cache the service
-# user owns: site-packages is not writable at run time.
+# The tokenizer's spans, the token hashes and the verifier's tree walk are compiled by numba on
+# first use; compile them here (from /, so that the installed package is the one compiled, as
+# in `clearance serve`) into a cache the service user owns: site-packages is not writable at
+# run time.
 ENV CLEARANCE_CACHE_DIR=/opt/clearance-cache \
     NUMBA_CACHE_DIR=/opt/clearance-cache/numba
 RUN useradd --create-home --uid 10001 clearance
 RUN clearance model distill && clearance model export-onnx \
     && cd / && python -c "import numpy as np; from indexer.manifest import IndexSettings; from service.verifier import FEATURES, PairVerifier; PairVerifier.load_default(IndexSettings()).probabilities_of(np.zeros((1, len(FEATURES))))" \
+    && python -c "from indexer.fingerprints import tokenized_hashes; from indexer.normalize import TextMode, tokenize; [tokenized_hashes(tokenize('Warm up, café', m)) for m in TextMode]" \
     && chmod -R a+rX /opt/clearance-cache && chown -R clearance /opt/clearance-cache/numba
 USER clearance
 
