@@ -1,7 +1,7 @@
 """Verbatim tier: n-gram candidates, then token alignment verified with rapidfuzz.
 
 Candidates are reference passages sharing at least a few hashed n-grams with the document
-(found with one vectorized ``searchsorted`` over the sorted postings). A candidate only becomes
+(looked up for a whole batch at once, ``service.verbatim_candidates``). A candidate only becomes
 evidence after its hits are chained into an aligned region on both sides and that region's
 normalized text passes a rapidfuzz similarity check, so one stock phrase shared with a
 reference never flags a document on its own.
