@@ -301,11 +301,15 @@ def columns(row: SizeRow) -> dict[str, float]:
 
 def extrapolate(name: str, tokens: list[float], values: list[float], at: float) -> float:
     if name.endswith("records/CPU-s"):
-        # Fit the CPU time per record (what grows with the index), then invert it.
-        per_record = fit(tokens, [1 / v for v in values], at)
-        return 1 / per_record if per_record > 0 else float("nan")
+        # Fit the CPU time per record (what grows with the index), then invert it; where it
+        # did not grow over the sizes measured, the best rate measured stands.
+        per_record = max(fit(tokens, [1 / v for v in values], at), 1 / max(values))
+        return 1 / per_record
     if name.endswith(("passages/s", "flagged")):
         return float("nan")
+    if name.startswith(("disk B/token", "distinct")):
+        # A ratio: fit what it is a ratio of (bytes, distinct hashes), then divide.
+        return fit(tokens, [v * t for v, t in zip(values, tokens, strict=True)], at) / at
     return fit(tokens, values, at)
 
 
