@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import platform
+import resource
 import subprocess
+import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 from indexer.build import ensure_index
@@ -59,3 +63,25 @@ def cached_index(name: str, corpora: list[Corpus]) -> Path:
     from service.cli import _progress_factory
 
     return ensure_index(CACHE / name, corpora, progress=_progress_factory(True))
+
+
+@dataclass(frozen=True)
+class ChildRun:
+    """What a benchmark child process printed last (one JSON line), and the CPU seconds of it
+    and of every process it waited for (its pool workers)."""
+
+    output: dict
+    cpu: float
+
+
+def run_child(args: list[str], what: str, cwd: Path | None = None) -> ChildRun:
+    """Run ``python ARGS`` in a fresh process: a build or a scanner measured on its own."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    result = subprocess.run(
+        [sys.executable, *args], cwd=cwd, capture_output=True, text=True, check=False
+    )
+    if result.returncode != 0:
+        raise SystemExit(f"{what} failed:\n{result.stderr[-3000:]}")
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+    return ChildRun(json.loads(result.stdout.strip().splitlines()[-1]), cpu)

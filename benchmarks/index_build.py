@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -24,7 +23,7 @@ import textwrap
 import time
 from pathlib import Path
 
-from benchmarks._common import git_revision, machine
+from benchmarks._common import git_revision, machine, run_child
 from reference_corpora.catalog import data_dir
 
 # What both revisions run: read the books as one copyright corpus and build an index of it.
@@ -65,19 +64,8 @@ BUILD = textwrap.dedent(
 def build(cwd: Path, files: list[str], out: Path, *extra: str) -> dict:
     """One build in a fresh process; with the CPU time of it and every process it waited for
     (its pool workers; Ray's workers only as far as Ray waits for them before it exits)."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    result = subprocess.run(
-        [sys.executable, "-c", BUILD, json.dumps(files), str(out), *extra],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if result.returncode != 0:
-        raise SystemExit(f"build in {cwd} failed:\n{result.stderr[-2000:]}")
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
-    return json.loads(result.stdout.strip().splitlines()[-1]) | {"cpu": cpu}
+    run = run_child(["-c", BUILD, json.dumps(files), str(out), *extra], f"build in {cwd}", cwd)
+    return run.output | {"cpu": run.cpu}
 
 
 def main() -> None:

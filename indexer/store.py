@@ -161,7 +161,10 @@ class CorpusIndex:
         self.settings = manifest.settings
         self._stem_mass: dict[int, float] = {}
         self._rows: dict[str, int] | None = None
-        self.passages = folder.array("passages.npy", (passages, 5))
+        # Per-passage tables grow with the index: memory-mapped like the postings, so that
+        # every scanner of a machine shares one copy in the page cache (np.asarray: a plain
+        # array over the mapping, since a memmap's every operation goes through Python).
+        self.passages = np.asarray(folder.array("passages.npy", (passages, 5), mmap=True))
         folder.require(
             bool(((self.passages[:, 0] >= 0) & (self.passages[:, 0] < items)).all()),
             "passages.npy",
@@ -169,12 +172,13 @@ class CorpusIndex:
         )
         self.ngram_hashes = folder.array("ngram_hashes.npy", (record.ngrams,), mmap=True)
         self.ngram_passages = folder.array("ngram_passages.npy", (record.ngrams,), mmap=True)
-        self.passage_grams = folder.array("passage_grams.npy", (passages,))
+        self.passage_grams = np.asarray(folder.array("passage_grams.npy", (passages,), mmap=True))
         self.term_hashes = folder.array("term_hashes.npy", (None,), mmap=True)
         self.term_passages = folder.array("term_passages.npy", (len(self.term_hashes),), mmap=True)
-        passage_terms = folder.array("passage_terms.npy", (passages, 2))
+        passage_terms = np.asarray(folder.array("passage_terms.npy", (passages, 2), mmap=True))
         self.passage_term_mass = passage_terms[:, 0]
-        self.passage_prose_tokens = passage_terms[:, 1].astype(np.int64)
+        # The one per-passage copy a load makes: 4 bytes a passage.
+        self.passage_prose_tokens = passage_terms[:, 1].astype(np.int32)
         with folder.reading(STATIC_VECTORS) as path:
             self.static_vectors = read_vector_index(path, manifest.settings.vectors)
         vectors, dimension = self.static_vectors.ntotal, self.static_vectors.d

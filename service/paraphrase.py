@@ -420,24 +420,34 @@ PASSAGE_CACHE = 8192
 
 
 def _page_shares(doc: Document, candidates: list[Candidate]) -> np.ndarray:
-    """``page_term_fractions`` of each candidate's passage (worked out once per corpus)."""
-    fractions: dict[str, np.ndarray] = {}
+    """``page_term_fractions`` of each candidate's passage (one lookup per corpus)."""
     shares = np.empty(len(candidates), dtype=np.float64)
+    by_corpus: dict[str, list[int]] = {}
     for n, candidate in enumerate(candidates):
-        corpus = candidate.corpus
-        if corpus.name not in fractions:
-            fractions[corpus.name] = page_term_fractions(doc, corpus)
-        shares[n] = fractions[corpus.name][candidate.passage]
+        by_corpus.setdefault(candidate.corpus.name, []).append(n)
+    for rows in by_corpus.values():
+        corpus = candidates[rows[0]].corpus
+        passages = np.asarray([candidates[n].passage for n in rows], dtype=np.int64)
+        shares[rows] = page_term_fractions(doc, corpus, passages)
     return shares
 
 
-def page_term_fractions(doc: Document, corpus: CorpusIndex) -> np.ndarray:
-    """Per passage of ``corpus``, the share of its rare-term mass that occurs anywhere in the
-    page: at least the share in any window of it, so it bounds the window's ``term_recall``."""
-    out = np.zeros(len(corpus.passages), dtype=np.float64)
+def page_term_fractions(
+    doc: Document, corpus: CorpusIndex, passages: np.ndarray | None = None
+) -> np.ndarray:
+    """Per passage of ``corpus`` (or of ``passages``), the share of its rare-term mass that
+    occurs anywhere in the page: at least the share in any window of it, so it bounds the
+    window's ``term_recall``.
+
+    The work follows the page's posting rows and the passages asked for, not the corpus's
+    size: an array per passage of the index for every page cost a scan time that grew with
+    the index (``benchmarks/index_scale.py``).
+    """
+    wanted = np.arange(len(corpus.passages)) if passages is None else np.asarray(passages, np.int64)
+    out = np.zeros(len(wanted), dtype=np.float64)
     table = corpus.term_hashes
     tokens = doc.tokens(TextMode.PROSE)
-    if len(table) == 0 or len(tokens) == 0:
+    if len(table) == 0 or len(tokens) == 0 or len(wanted) == 0:
         return out
     weights = doc.term_weights()
     present = weights > 0
@@ -450,8 +460,12 @@ def page_term_fractions(doc: Document, corpus: CorpusIndex) -> np.ndarray:
     # passage taken down holds nothing (its postings count for no passage).
     owners = np.asarray(corpus.term_passages[rows], dtype=np.int64)
     held = np.repeat(weights[present][first], counts) * corpus.removals.live_mask(owners)
-    mass = np.bincount(owners, weights=held, minlength=len(out))
-    return mass / np.maximum(corpus.passage_term_mass, 1e-6)
+    holders, holder_of_row = np.unique(owners, return_inverse=True)
+    mass = np.bincount(holder_of_row, weights=held, minlength=len(holders))
+    at = np.minimum(np.searchsorted(holders, wanted), len(holders) - 1)
+    found = holders[at] == wanted
+    out[found] = mass[at[found]]
+    return out / np.maximum(corpus.passage_term_mass[wanted], 1e-6)
 
 
 class _WindowFacts:

@@ -53,16 +53,20 @@ class PresenceFilter:
 
     # 128 MB: past 64 million postings the filter passes more, and stays exact.
     MAX_BITS = 1 << 30
+    # Postings read per step while filling it: the table is memory-mapped, and a whole-table
+    # temporary (three of 8 bytes a posting) was the scanner's peak memory on a large index.
+    CHUNK = 1 << 20
 
     def __init__(self, table: np.ndarray):
         bits = 1 << 16
         while bits < 16 * len(table) and bits < self.MAX_BITS:
             bits <<= 1
         self._mask = np.uint64(bits - 1)
-        buckets = np.asarray(table, dtype=np.uint64) & self._mask
         self._words = np.zeros(bits // 64, dtype=np.uint64)
-        bit = np.uint64(1) << (buckets & np.uint64(63))
-        np.bitwise_or.at(self._words, buckets >> np.uint64(6), bit)
+        for start in range(0, len(table), self.CHUNK):
+            buckets = np.asarray(table[start : start + self.CHUNK], dtype=np.uint64) & self._mask
+            bit = np.uint64(1) << (buckets & np.uint64(63))
+            np.bitwise_or.at(self._words, buckets >> np.uint64(6), bit)
 
     def may_hold(self, keys: np.ndarray) -> np.ndarray:
         buckets = keys & self._mask

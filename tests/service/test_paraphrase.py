@@ -274,3 +274,19 @@ def test_compiled_trees_give_the_probabilities_of_a_plain_walk(small_index):
 
     raw = verifier.baseline + np.array([sum(walk(t, row) for t in verifier.trees) for row in x])
     assert np.allclose(verifier.probabilities_of(x), 1 / (1 + np.exp(-raw)), atol=1e-12)
+
+
+def test_page_term_fractions_of_some_passages_are_theirs_of_all(scanner, small_corpora, web_docs):
+    """Asked for a few passages, the page's rare-term shares are those of the whole-corpus
+    array (which a scan no longer builds for every page: its cost grew with the index)."""
+    from service.document import Document
+    from service.paraphrase import page_term_fractions
+
+    settings = scanner.index.manifest.settings
+    text = web_docs[5] + "\n" + _question(small_corpora[0].items[3]) + "\n" + web_docs[6]
+    doc = Document(text, settings)
+    for corpus in scanner.index.corpora:
+        every = page_term_fractions(doc, corpus)
+        some = np.r_[np.flatnonzero(every)[:50], np.flatnonzero(every == 0)[:50], 0]
+        assert np.array_equal(page_term_fractions(doc, corpus, some), every[some])
+    assert page_term_fractions(doc, scanner.index.corpora[0]).max() > 0.5

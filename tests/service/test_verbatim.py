@@ -306,3 +306,18 @@ def test_a_stock_stem_glued_to_an_options_terms_is_not_the_stem(
     assert subject_scanner.scan(other).decision.value == "keep"
     copy = _page(web_docs, mmlu_items["high_school_macroeconomics/290"].text)
     assert subject_scanner.scan(copy).decision.value == "remove"
+
+
+def test_presence_filter_read_in_chunks_holds_every_posting(scanner, monkeypatch):
+    """Filling the filter a chunk at a time (bounded memory on a large index) sets the same
+    bits as one pass over the whole table."""
+    corpus = max(scanner.index.corpora, key=lambda c: len(c.ngram_hashes))
+    table = corpus.ngram_hashes
+    whole = PresenceFilter(table)
+    monkeypatch.setattr(PresenceFilter, "CHUNK", 997)
+    chunked = PresenceFilter(table)
+    assert len(table) > 10 * 997
+    assert chunked.may_hold(np.asarray(table)).all()
+    probes = np.random.default_rng(0).integers(0, 2**63, size=20_000, dtype=np.uint64)
+    assert (chunked.may_hold(probes) == whole.may_hold(probes)).all()
+    assert not chunked.may_hold(probes).all()
