@@ -1,0 +1,198 @@
+"""Compressed static vectors against exact search: what each vector-index kind loses.
+
+(a) Every book in ``../shared/data/books`` as passages (one corpus, about 127,000 passages)
+plus the paraphrase suite's corpora, each searched with the real query windows of the suite's
+positive documents and of C4 pages: the share of the exact (flat) top-k each kind finds, over
+all neighbours and over those above the tier's static floor, and the share of windows whose
+exact nearest passage it finds among its top k. (b) The paraphrase suite's static candidate
+recall (``benchmarks.candidate_recall``) with each corpus's exact vectors swapped for each
+compressed kind built from the same vectors: the loss in points the issue bounds at 0.5.
+
+    python -m benchmarks.vector_compression --per-category 50 --pages 200
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks._common import CACHE, cached_index, git_revision, machine
+from benchmarks.candidate_recall import stage_hits
+from indexer.build import ensure_index
+from indexer.corpus import Corpus, CorpusKind, read_text_works
+from indexer.manifest import IndexSettings
+from indexer.store import CorpusIndex, ReferenceIndex
+from indexer.vector_index import (
+    VectorSettings,
+    build_vector_index,
+    search,
+    vector_index_kind,
+    write_vector_index,
+)
+from reference_corpora.catalog import data_dir
+from reference_corpora.suite import Case, SuiteData, handwritten_suite, paraphrase_suite, read_web
+from service.document import Document
+from service.paraphrase import ParaphraseSettings
+from service.paraphrase_candidates import StaticSpace, document_windows
+
+# Flat at every size: the exact vectors every kind is built from and compared with.
+EXACT = IndexSettings(vectors=VectorSettings(exact_max=1 << 40))
+
+
+def all_books_index() -> ReferenceIndex:
+    """Every book of the data folder as one corpus, with exact vectors (built once, cached)."""
+    files = sorted((data_dir() / "books").glob("books_*.txt"))
+    items = [read_text_works(f, name="books-all").items[0] for f in files]
+    corpus = Corpus("books-all", CorpusKind.COPYRIGHT, items, source=str(data_dir() / "books"))
+    from service.cli import _progress_factory
+
+    path = ensure_index(
+        CACHE / "vector-books", [corpus], settings=EXACT, progress=_progress_factory(True)
+    )
+    return ReferenceIndex.open(path)
+
+
+# Each compressed kind, forced at any size by its thresholds (the defaults pick them by size).
+KINDS = {
+    "ivf-sq8": VectorSettings(exact_max=0),
+    "ivf-pq32, rescored": VectorSettings(exact_max=0, pq_min=0),
+    "ivf-pq32, not rescored": VectorSettings(exact_max=0, pq_min=0, pq_rescore=1),
+}
+
+
+@dataclass(frozen=True)
+class KindCost:
+    build_seconds: float
+    bytes_per_passage: float
+    search_ms_per_window: float
+
+
+def exact_vectors(corpus: CorpusIndex) -> np.ndarray:
+    return corpus.static_vectors.reconstruct_n(0, corpus.static_vectors.ntotal)
+
+
+def query_windows(index: ReferenceIndex, texts: list[str]) -> np.ndarray:
+    """The static vectors of every window the tier would cut from ``texts``."""
+    settings = ParaphraseSettings()
+    space = StaticSpace(index, settings.min_static_cosine, settings.window_sizes)
+    docs = [Document(t, index.manifest.settings, str(n)) for n, t in enumerate(texts)]
+    windows = [
+        w for n, doc in enumerate(docs) for w in document_windows(n, doc, settings.window_sizes, [])
+    ]
+    return np.ascontiguousarray(space.window_vectors(docs, windows))
+
+
+def build_cost(vectors: np.ndarray, settings: VectorSettings, folder: Path):
+    started = time.perf_counter()
+    built = build_vector_index(vectors, settings)
+    seconds = time.perf_counter() - started
+    path = folder / "v.faiss"
+    write_vector_index(built, path)
+    return built, seconds, path.stat().st_size / len(vectors)
+
+
+def top_k_agreement(
+    exact: tuple[np.ndarray, np.ndarray], found: np.ndarray, floor: float
+) -> tuple[float, float, float]:
+    """Share of the exact top-k found, of those above ``floor``, and of exact nearest passages
+    (above the floor) found among the top k."""
+    scores, ids = exact
+    hit = np.zeros(ids.shape, dtype=bool)
+    for row in range(len(ids)):
+        hit[row] = np.isin(ids[row], found[row])
+    above = scores >= floor
+    first = above[:, 0]
+    return (
+        float(hit.mean()),
+        float(hit[above].mean()) if above.any() else float("nan"),
+        float(hit[first, 0].mean()) if first.any() else float("nan"),
+    )
+
+
+def sample_recall(index: ReferenceIndex, queries: np.ndarray, k: int, floor: float) -> None:
+    """(a): every corpus of ``index`` searched with ``queries`` by each kind and exactly."""
+    print(
+        f"{'corpus':<12}{'passages':>9}  {'kind':<48}{'top-k':>7}{'>=floor':>8}{'top-1':>7}"
+        f"{'build s':>9}{'B/passage':>10}{'ms/window':>10}"
+    )
+    for corpus in index.corpora:
+        vectors = exact_vectors(corpus)
+        exact = search(corpus.static_vectors, queries, k)
+        for name, settings in KINDS.items():
+            with tempfile.TemporaryDirectory() as folder:
+                built, seconds, size = build_cost(vectors, settings, Path(folder))
+                started = time.perf_counter()
+                _, found = search(built, queries, k)
+                ms = 1000 * (time.perf_counter() - started) / len(queries)
+            agree = top_k_agreement(exact, found, floor)
+            kind = f"{name}: {vector_index_kind(built)}"
+            print(
+                f"{corpus.name:<12}{len(vectors):>9}  {kind:<48}"
+                + "".join(f"{a:>7.4f} " for a in agree)
+                + f"{seconds:>8.1f}{size:>10.1f}{ms:>10.3f}",
+                flush=True,
+            )
+
+
+def suite_loss(index: ReferenceIndex, cases: list[Case]) -> None:
+    """(b): the paraphrase suite's static candidate recall, exact and with each kind."""
+    settings = ParaphraseSettings()
+    per_doc = settings.max_candidates_per_doc
+    exact = {c.name: c.static_vectors for c in index.corpora}
+    vectors = {c.name: exact_vectors(c) for c in index.corpora}
+    rates = {}
+    for name, kind in [("exact (flat-ip)", None), *KINDS.items()]:
+        for corpus in index.corpora:
+            corpus.static_vectors = (
+                exact[corpus.name]
+                if kind is None
+                else build_vector_index(vectors[corpus.name], kind)
+            )
+        space = StaticSpace(index, settings.min_static_cosine, settings.window_sizes)
+        hits, seconds, _ = stage_hits(space, index, cases, settings, per_doc)
+        rates[name] = 100 * float(np.mean(hits))
+        loss = rates["exact (flat-ip)"] - rates[name]
+        print(
+            f"{name:<28}{sum(hits):>5}/{len(hits):<5}{rates[name]:>7.2f}%  loss {loss:>5.2f} "
+            f"points  ({seconds:.1f} s)",
+            flush=True,
+        )
+    for corpus in index.corpora:
+        corpus.static_vectors = exact[corpus.name]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--per-category", type=int, default=50)
+    parser.add_argument("--pages", type=int, default=200, help="C4 pages cut into query windows")
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args()
+    settings = ParaphraseSettings()
+    k = 3 * settings.top_k  # what the tier asks of FAISS (``VectorSpace.neighbours``)
+    print(f"# vector compression, revision {git_revision()}")
+    print(f"# machine: {machine()}")
+    data = SuiteData.load()
+    suite = ReferenceIndex.open(cached_index("quality-index", data.index_corpora()))
+    positives = [
+        c for c in paraphrase_suite(data, args.per_category, 1, seed=args.seed) if c.positive
+    ] + [c for c in handwritten_suite(data) if c.positive]
+    pages = read_web(data_dir() / "web" / "c4_sample_1000.jsonl")[: args.pages]
+    books = all_books_index()
+    queries = query_windows(books, [c.text for c in positives] + pages)
+    print(
+        f"# (a) top-{k} of {len(queries)} query windows ({len(positives)} suite documents, "
+        f"{len(pages)} C4 pages) against exact search; floor {settings.min_static_cosine}"
+    )
+    sample_recall(books, queries, k, settings.min_static_cosine)
+    sample_recall(suite, queries, k, settings.min_static_cosine)
+    print(f"# (b) paraphrase suite, static candidate recall: {len(positives)} positive documents")
+    suite_loss(suite, positives)
+
+
+if __name__ == "__main__":
+    main()
