@@ -9,6 +9,7 @@ recall (``benchmarks.candidate_recall``) with each corpus's exact vectors swappe
 compressed kind built from the same vectors: the loss in points the issue bounds at 0.5.
 
     python -m benchmarks.vector_compression --per-category 50 --pages 200
+    python -m benchmarks.vector_compression --per-category 30 --pages 100 --sweep 15000
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import faiss
 import numpy as np
 
 from benchmarks._common import CACHE, cached_index, git_revision, machine
@@ -60,9 +62,12 @@ def all_books_index() -> ReferenceIndex:
 # Each compressed kind, forced at any size by its thresholds (the defaults pick them by size).
 KINDS = {
     "ivf-sq8": VectorSettings(exact_max=0),
-    "ivf-pq32, rescored": VectorSettings(exact_max=0, pq_min=0),
-    "ivf-pq32, not rescored": VectorSettings(exact_max=0, pq_min=0, pq_rescore=1),
+    "ivf-pq, rescored": VectorSettings(exact_max=0, pq_min=0),
+    "ivf-pq, not rescored": VectorSettings(exact_max=0, pq_min=0, pq_rescore=1),
 }
+# ``--sweep``: lists probed (a share of nlist) and PQ rescoring factors tried on the books.
+PROBE_SHARES = (1 / 32, 1 / 16, 1 / 8, 1 / 4)
+RESCORE_FACTORS = (1, 4, 16)
 
 
 @dataclass(frozen=True)
@@ -139,6 +144,33 @@ def sample_recall(index: ReferenceIndex, queries: np.ndarray, k: int, floor: flo
             )
 
 
+def probe_sweep(index: ReferenceIndex, queries: np.ndarray, k: int, floor: float) -> None:
+    """The first corpus's IVF kinds again, probing more lists and rescoring more candidates:
+    what each costs per window and what it finds of the exact top-k."""
+    corpus = index.corpora[0]
+    vectors = exact_vectors(corpus)
+    exact = search(corpus.static_vectors, queries, k)
+    print(f"{'kind':<60}{'top-k':>7}{'>=floor':>8}{'top-1':>7}{'ms/window':>10}")
+    for name in ("ivf-sq8", "ivf-pq, rescored"):
+        built = build_vector_index(vectors, KINDS[name])
+        ivf = faiss.extract_index_ivf(built)
+        factors = RESCORE_FACTORS if isinstance(built, faiss.IndexRefine) else (None,)
+        for share, factor in ((s, f) for s in PROBE_SHARES for f in factors):
+            ivf.nprobe = int(ivf.nlist * share)
+            if factor is not None:
+                built.k_factor = factor
+            started = time.perf_counter()
+            _, found = search(built, queries, k)
+            ms = 1000 * (time.perf_counter() - started) / len(queries)
+            agree = top_k_agreement(exact, found, floor)
+            print(
+                f"{vector_index_kind(built):<60}"
+                + "".join(f"{a:>7.4f} " for a in agree)
+                + f"{ms:>9.3f}",
+                flush=True,
+            )
+
+
 def suite_loss(index: ReferenceIndex, cases: list[Case]) -> None:
     """(b): the paraphrase suite's static candidate recall, exact and with each kind."""
     settings = ParaphraseSettings()
@@ -172,6 +204,13 @@ def main() -> None:
     parser.add_argument("--pages", type=int, default=200, help="C4 pages cut into query windows")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--suite-only", action="store_true", help="(b) alone")
+    parser.add_argument(
+        "--sweep",
+        type=int,
+        metavar="WINDOWS",
+        help="only the nprobe / rescoring sweep on the "
+        "books, on this many of the query windows (drawn at random)",
+    )
     args = parser.parse_args()
     settings = ParaphraseSettings()
     k = 3 * settings.top_k  # what the tier asks of FAISS (``VectorSpace.neighbours``)
@@ -183,6 +222,13 @@ def main() -> None:
         c for c in paraphrase_suite(data, args.per_category, 1, seed=args.seed) if c.positive
     ] + [c for c in handwritten_suite(data) if c.positive]
     pages = read_web(data_dir() / "web" / "c4_sample_1000.jsonl")[: args.pages]
+    if args.sweep:
+        books = all_books_index()
+        queries = query_windows(books, [c.text for c in positives] + pages)
+        drawn = np.random.default_rng(0).choice(len(queries), args.sweep, replace=False)
+        print(f"# nprobe / rescoring sweep: top-{k} of {args.sweep} of {len(queries)} windows")
+        probe_sweep(books, queries[drawn], k, settings.min_static_cosine)
+        return
     if not args.suite_only:
         sample(suite, positives, pages, k)
     print(f"# (b) paraphrase suite, static candidate recall: {len(positives)} positive documents")

@@ -11,7 +11,8 @@ kind against exact search on every book of the data folder and on the paraphrase
 - up to ``exact_max`` passages: ``flat-ip``, float32, exact (1 KB per 256-dim passage);
 - up to ``pq_min``: ``ivf-sq8``, one byte per dimension (a quarter), the same neighbours as
   IVF over floats;
-- above: ``ivf-pq``, ``pq_bytes`` per passage, its top candidates rescored on 8-bit codes.
+- above: ``ivf-pq``, ``pq_bytes`` per passage, its top candidates rescored on 8-bit codes
+  (a quarter of the bytes a search touches per probed list).
 
 The kind is in the file (FAISS writes its type), so any of them, and the IVF-Flat that
 earlier builds wrote above ``exact_max``, reads back as written, memory-mapped.
@@ -39,9 +40,11 @@ class VectorSettings:
     # Above this many passages, product-quantized codes: 8-bit codes of 1M passages are 256 MB,
     # the most a scanner should touch for one corpus's candidate stage.
     pq_min: int = 1_000_000
-    pq_bytes: int = 32
-    # PQ's top ``pq_rescore * k`` are rescored on 8-bit codes (kept beside, memory-mapped).
-    pq_rescore: int = 4
+    # 64 bytes with their top 16 k rescored on 8-bit codes (kept beside, memory-mapped) found
+    # the exact nearest passage as often as 8-bit codes alone on 127k book passages; 32 bytes,
+    # or 4 k rescored, lost 5-12 points of it (BENCHMARKS.md).
+    pq_bytes: int = 64
+    pq_rescore: int = 16
     # k-means sample per IVF list (FAISS asks for 39 to 256).
     train_per_list: int = 256
 

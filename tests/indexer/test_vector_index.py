@@ -40,7 +40,7 @@ def test_small_indexes_are_exact():
         (VectorSettings(exact_max=1000), "ivf-sq8(nlist=178,nprobe=16)", 0.4),
         (
             VectorSettings(exact_max=1000, pq_min=1500, pq_bytes=8),
-            "ivf-pq(nlist=178,nprobe=16,bytes=8,rescore=sq8x4)",
+            "ivf-pq(nlist=178,nprobe=16,bytes=8,rescore=sq8x16)",
             0.6,
         ),
     ],
