@@ -1,8 +1,21 @@
-"""FAISS indexes over passage embeddings: exact when small, approximate (IVF) when large.
+"""FAISS indexes over passage embeddings: exact when small, compressed and approximate above.
 
 Exact inner-product search costs 15 ms per query at 100k passages and 140 ms at 1M on this
-machine; IVF-Flat answers in about 1 ms with 0.99 of true neighbours found (STACK-FACTS.md).
-HNSW was slower to build and found fewer true neighbours there, so IVF is the approximate kind.
+machine; IVF answers in about 1 ms with 0.99 of true neighbours found (STACK-FACTS.md). HNSW
+was slower to build and found fewer true neighbours there, so IVF is the approximate kind.
+
+Above ``exact_max`` the IVF lists hold codes, not float32 rows, so an index of a publisher's
+works fits in memory and in the page cache (``benchmarks/vector_compression.py`` measured each
+kind against exact search on every book of the data folder and on the paraphrase suite):
+
+- up to ``exact_max`` passages: ``flat-ip``, float32, exact (1 KB per 256-dim passage);
+- up to ``pq_min``: ``ivf-sq8``, one byte per dimension (a quarter); the codes kept every
+  window's exact nearest passage among its top k, what is lost is IVF's probing;
+- above: ``ivf-pq``, ``pq_bytes`` per passage, its top candidates rescored on 8-bit codes
+  (a quarter of the bytes a search touches per probed list).
+
+The kind is in the file (FAISS writes its type), so any of them, and the IVF-Flat that
+earlier builds wrote above ``exact_max``, reads back as written, memory-mapped.
 """
 
 from __future__ import annotations
@@ -17,31 +30,76 @@ import numpy as np
 
 @dataclass(frozen=True)
 class VectorSettings:
-    """When to switch to an approximate index, and how it is probed; in the manifest."""
+    """Which kind of index a corpus's vectors go into, by its size, and how it is probed; in the
+    manifest (fields added later default to what older indexes were read with)."""
 
     exact_max: int = 50_000
-    # nlist ~ 4 sqrt(N) and nprobe = nlist / 32 kept 0.99 of true neighbours in the facts file.
+    # nlist ~ 4 sqrt(N) and nprobe = nlist / 32 kept 0.99 of true neighbours in the facts file;
+    # on real windows against 127k book passages it found the exact nearest one for 91.6% of
+    # them, 1/8 for 99.0% at 4x the search time (BENCHMARKS.md): read at load, no rebuild.
     nprobe_fraction: float = 1 / 32
     min_nprobe: int = 16
+    # Above this many passages, product-quantized codes: 8-bit codes of 1M passages are 256 MB,
+    # the most a scanner should touch for one corpus's candidate stage.
+    pq_min: int = 1_000_000
+    # 64 bytes with their top 16 k rescored on 8-bit codes (kept beside, memory-mapped) found
+    # the exact nearest passage as often as 8-bit codes alone on 127k book passages; 32 bytes,
+    # or 4 k rescored, lost 5-12 points of it (BENCHMARKS.md).
+    pq_bytes: int = 64
+    pq_rescore: int = 16
+    # k-means sample per IVF list (FAISS asks for 39 to 256).
+    train_per_list: int = 256
+
+
+def vector_kind(passages: int, settings: VectorSettings) -> str:
+    """The kind of index ``passages`` vectors go into: flat-ip, ivf-sq8 or ivf-pq."""
+    if passages <= settings.exact_max:
+        return "flat-ip"
+    return "ivf-sq8" if passages <= settings.pq_min else "ivf-pq"
 
 
 def build_vector_index(vectors: np.ndarray, settings: VectorSettings) -> faiss.Index:
     """An inner-product index over L2-normalized ``vectors`` (row i = passage i)."""
     vectors = np.ascontiguousarray(vectors, dtype=np.float32)
     n, dimension = vectors.shape
-    if n <= settings.exact_max:
+    kind = vector_kind(n, settings)
+    if kind == "flat-ip":
         index = faiss.IndexFlatIP(dimension)
+        index.add(vectors)
+        return index
+    nlist = int(4 * math.sqrt(n))
+    quantizer = faiss.IndexFlatIP(dimension)
+    if kind == "ivf-sq8":
+        index = faiss.IndexIVFScalarQuantizer(
+            quantizer, dimension, nlist, faiss.ScalarQuantizer.QT_8bit, faiss.METRIC_INNER_PRODUCT
+        )
     else:
-        nlist = int(4 * math.sqrt(n))
-        quantizer = faiss.IndexFlatIP(dimension)
-        index = faiss.IndexIVFFlat(quantizer, dimension, nlist, faiss.METRIC_INNER_PRODUCT)
-        # Training on a fixed-seed sample keeps builds reproducible and bounded in time.
-        rng = np.random.default_rng(0)
-        sample = vectors[rng.choice(n, size=min(n, 256 * nlist), replace=False)]
-        index.train(sample)
-        index.nprobe = max(settings.min_nprobe, int(nlist * settings.nprobe_fraction))
+        ivf = faiss.IndexIVFPQ(
+            quantizer, dimension, nlist, settings.pq_bytes, 8, faiss.METRIC_INNER_PRODUCT
+        )
+        codes = faiss.IndexScalarQuantizer(
+            dimension, faiss.ScalarQuantizer.QT_8bit, faiss.METRIC_INNER_PRODUCT
+        )
+        index = faiss.IndexRefine(ivf, codes)
+        index.k_factor = settings.pq_rescore
+    # Training on a fixed-seed sample keeps builds reproducible and bounded in time.
+    rng = np.random.default_rng(0)
+    sample = vectors[rng.choice(n, size=min(n, settings.train_per_list * nlist), replace=False)]
+    index.train(sample)
     index.add(vectors)
+    _set_nprobe(index, settings)
     return index
+
+
+def _set_nprobe(index: faiss.Index, settings: VectorSettings) -> None:
+    ivf = faiss.try_extract_index_ivf(index)
+    if ivf is not None:
+        ivf.nprobe = max(settings.min_nprobe, int(ivf.nlist * settings.nprobe_fraction))
+
+
+def is_exact(index: faiss.Index) -> bool:
+    """True for a flat float index: its rows are the vectors themselves."""
+    return isinstance(index, faiss.IndexFlat)
 
 
 # Up to this many query vectors are searched on one thread. A scan sends a few windows at a time,
@@ -57,14 +115,7 @@ def search(
     """(scores, passage ids) of the ``k`` nearest passages of each query row, leaving out the
     passages ``exclude`` names (taken down: ``indexer.removals``) inside the search, so that
     ``k`` others come back in their place."""
-    selector = _excluding(exclude)
-    params = None
-    if selector is not None:
-        params = (
-            faiss.SearchParametersIVF(sel=selector, nprobe=index.nprobe)
-            if isinstance(index, faiss.IndexIVF)
-            else faiss.SearchParameters(sel=selector)
-        )
+    params = _search_parameters(index, _excluding(exclude))
     if len(queries) > SINGLE_THREAD_QUERIES:
         return index.search(queries, k, params=params)
     threads = faiss.omp_get_max_threads()
@@ -84,10 +135,35 @@ def _excluding(ids: np.ndarray | None) -> faiss.IDSelector | None:
     return selector
 
 
+def _search_parameters(
+    index: faiss.Index, selector: faiss.IDSelector | None
+) -> faiss.SearchParameters | None:
+    if selector is None:
+        return None
+    ivf = faiss.try_extract_index_ivf(index)
+    if ivf is None:
+        return faiss.SearchParameters(sel=selector)
+    params = faiss.SearchParametersIVF(sel=selector, nprobe=ivf.nprobe)
+    if isinstance(index, faiss.IndexRefine):  # the base search selects, the rescoring follows
+        base, params = params, faiss.IndexRefineSearchParameters(k_factor=index.k_factor)
+        params.base_index_params = base
+        params.referenced = base
+    return params
+
+
 def vector_index_kind(index: faiss.Index) -> str:
-    if isinstance(index, faiss.IndexIVF):
-        return f"ivf-flat(nlist={index.nlist},nprobe={index.nprobe})"
-    return "flat-ip"
+    """The kind and its parameters, as the corpus record shows them."""
+    ivf = faiss.try_extract_index_ivf(index)
+    if ivf is None:
+        return "flat-ip" if is_exact(index) else type(index).__name__
+    ivf = faiss.downcast_index(ivf)
+    probes = f"nlist={ivf.nlist},nprobe={ivf.nprobe}"
+    if isinstance(ivf, faiss.IndexIVFPQ):
+        rescore = f",rescore=sq8x{index.k_factor:g}" if isinstance(index, faiss.IndexRefine) else ""
+        return f"ivf-pq({probes},bytes={ivf.pq.M}{rescore})"
+    if isinstance(ivf, faiss.IndexIVFScalarQuantizer):
+        return f"ivf-sq8({probes})"
+    return f"ivf-flat({probes})"
 
 
 def write_vector_index(index: faiss.Index, path: Path) -> None:
@@ -95,8 +171,8 @@ def write_vector_index(index: faiss.Index, path: Path) -> None:
 
 
 def read_vector_index(path: Path, settings: VectorSettings) -> faiss.Index:
-    """Memory-map the index: it loads in milliseconds and pages are read only when touched."""
+    """Memory-map the index: it loads in milliseconds, pages are read only when touched, and
+    worker processes share them (float rows, 8-bit and PQ codes, IVF lists alike)."""
     index = faiss.read_index(str(path), faiss.IO_FLAG_MMAP_IFC)
-    if isinstance(index, faiss.IndexIVF):
-        index.nprobe = max(settings.min_nprobe, int(index.nlist * settings.nprobe_fraction))
+    _set_nprobe(index, settings)
     return index

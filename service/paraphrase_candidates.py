@@ -22,7 +22,7 @@ import numpy as np
 from indexer.embedding import Embedder
 from indexer.normalize import TextMode
 from indexer.store import CorpusIndex, ReferenceIndex
-from indexer.vector_index import build_vector_index, search
+from indexer.vector_index import build_vector_index, is_exact, search
 from service.document import Document
 
 
@@ -130,7 +130,7 @@ class StaticSpace(VectorSpace):
     def neighbours(
         self, corpus: CorpusIndex, vectors: np.ndarray, sizes: np.ndarray, k: int
     ) -> Neighbours:
-        if isinstance(corpus.static_vectors, faiss.IndexIVF):  # large: one approximate search
+        if not is_exact(corpus.static_vectors):  # large: one approximate search
             return super().neighbours(corpus, vectors, sizes, k)
         coarse = np.ascontiguousarray(vectors[:, : self.search_dims])
         out_rows, out_passages, out_scores = [], [], []

@@ -343,7 +343,7 @@ def test_add_replace_of_one_corpus_leaves_the_others_untouched(index_copy, data_
 
 
 def test_an_approximate_vector_index_searches_past_removed_passages(tmp_path, data_root):
-    """Above ``exact_max`` passages the static vectors are IVF: the removed passages are left
+    """Above ``exact_max`` passages the static vectors are IVF codes: the removed passages are left
     out inside the search (with the index's own nprobe), so k live neighbours still come back."""
     from indexer.manifest import IndexSettings
     from indexer.vector_index import VectorSettings, search
@@ -355,7 +355,7 @@ def test_an_approximate_vector_index_searches_past_removed_passages(tmp_path, da
     remove_items(out, gone)
     index = ReferenceIndex.open(out)
     (corpus,) = index.corpora
-    assert corpus.record.vector_index.startswith("ivf-flat")
+    assert corpus.record.vector_index.startswith("ivf-sq8")
     dead = corpus.removals.dead_passages
     assert len(dead) and len(dead) < corpus.static_vectors.ntotal
     own = index.static_embedder.encode([corpus.passage_text(int(p)) for p in dead])
