@@ -142,7 +142,8 @@ def build_index(
         static_checksum=weights_checksum(static_dir),
         static_dimension=static.dimension,
     )
-    if resuming and (out / MANIFEST_NAME).exists() and not overwrite:
+    resumed = resuming and (out / MANIFEST_NAME).exists() and not overwrite
+    if resumed:
         manifest, corpora = _resumed(out, manifest, corpora)
     with (
         changing(out),
@@ -156,6 +157,8 @@ def build_index(
             progress,
         ) as parts,
     ):
+        if resumed:  # under the change lock, as every change clears what interrupted ones left
+            clear_leftovers(out, manifest)
         for corpus in corpora:
             manifest = _add_one(out, manifest, corpus, static, progress, parts.of(corpus))
     return manifest
@@ -181,7 +184,6 @@ def _resumed(
         raise ClearanceIndexError(
             f"{out} holds part of a build of other corpora; use --overwrite to rebuild it"
         )
-    clear_leftovers(out, built)
     return built, left
 
 
