@@ -118,7 +118,7 @@ def _batched_candidates(
                 matcher.settings.max_candidates,
                 policy.candidate_min_hits,
             )
-            mine = {n: grams[corpus.record.mode, n] for n in corpus.record.gram_lengths}
+            mine = [grams[corpus.record.mode, n] for n in corpus.record.gram_lengths]
             out[corpus.name] = find_candidates(
                 mine, corpus, matcher._presence(corpus), limits, len(docs)
             )

@@ -126,7 +126,7 @@ class VerbatimMatcher:
                 if (mode, length) not in grams:
                     grams[mode, length] = BatchGrams.of(docs, mode, length)
             candidates = find_candidates(
-                {n: grams[mode, n] for n in corpus.record.gram_lengths},
+                [grams[mode, n] for n in corpus.record.gram_lengths],
                 corpus,
                 self._presence(corpus),
                 CandidateLimits(

@@ -85,7 +85,7 @@ class CandidateLimits:
 
 
 def find_candidates(
-    batch: dict[int, BatchGrams],
+    batch: Sequence[BatchGrams],
     corpus: CorpusIndex,
     presence: PresenceFilter,
     limits: CandidateLimits,
@@ -93,10 +93,10 @@ def find_candidates(
 ) -> list[list[int]]:
     """Per document of the batch (``size`` of them), the passages with enough gram hits, most
     hits first, ties by passage number; ``batch`` holds the grams of each of the corpus's
-    gram lengths."""
+    gram lengths (a passage's hits at every length add up)."""
     table = corpus.ngram_hashes
     hits = []
-    for grams in batch.values():
+    for grams in batch:
         maybe = np.flatnonzero(presence.may_hold(grams.grams))
         low, counts = posting_ranges(table, grams.grams[maybe])
         # A stock phrase is one that many passages still in the index hold.

@@ -218,7 +218,7 @@ def test_a_batch_gives_each_document_what_it_gets_alone(scanner, small_corpora, 
 
 def _candidates(docs, corpus, presence, min_hits):
     lengths = corpus.record.gram_lengths
-    grams = {n: BatchGrams.of(docs, corpus.record.mode, n) for n in lengths}
+    grams = [BatchGrams.of(docs, corpus.record.mode, n) for n in lengths]
     return find_candidates(
         grams, corpus, presence, CandidateLimits(2000, 2000, min_hits), len(docs)
     )
