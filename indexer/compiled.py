@@ -1,10 +1,11 @@
 """Loops compiled with numba, for the few places where array code would gather more than it
 computes (tokenizer spans, token hashes, verifier trees).
 
-Each kernel is compiled on its first call, not at import: importing numba costs a process
-about 0.2 s, and most entry points (the CLI's help, the HTTP service's settings check) never
-run a kernel. Compiled code is cached on disk (``NUMBA_CACHE_DIR``, or ``__pycache__`` beside
-the source), so a worker process loads it in milliseconds.
+Each kernel is compiled on its first call, not at import: numba's start (its import and first
+cached load) costs a process about a second, and most entry points (the CLI's help, the HTTP
+service's settings check) never run a kernel; ``Scanner.load`` pays it for the scanner.
+Compiled code is cached on disk (``NUMBA_CACHE_DIR``, or ``__pycache__`` beside the source), so
+no process compiles a kernel again.
 """
 
 from __future__ import annotations
