@@ -51,7 +51,7 @@ BUILD = textwrap.dedent(
     if profiler:
         profiler.disable()
         for (_, _, name), row in pstats.Stats(profiler).stats.items():
-            if name in ("build_part", "merge_parts", "build_vector_index", "write_corpus_arrays"):
+            if name in ("build_part", "write_merged_corpus", "_filled_vector_index"):
                 stages[name] = stages.get(name, 0.0) + row[3]
     files = {c.name: [f.sha256 for f in getattr(c, "files", ())] for c in manifest.corpora}
     print(json.dumps({"seconds": seconds, "passages": manifest.corpora[0].passages,

@@ -12,20 +12,17 @@ from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
-
 from indexer.build_parts import (
-    PartArrays,
     ProgressFactory,
     build_part,
     items_sha256,
-    merge_parts,
     no_progress,
     whole_corpus,
 )
 from indexer.build_work import PartsFolder
 from indexer.corpus import Corpus, merge_corpora
 from indexer.embedding import model_dimension, model_fingerprint, resolve_model_path
+from indexer.files import IndexFile
 from indexer.index_change import (
     changing,
     clear_leftovers,
@@ -44,6 +41,7 @@ from indexer.manifest import (
     utc_now,
 )
 from indexer.parallel_build import BuildEngine, built_parts
+from indexer.part_merge import MergedCorpus, PartSource, write_merged_corpus
 from indexer.static_embedding import (
     STATIC_DIR,
     StaticEmbedder,
@@ -51,8 +49,7 @@ from indexer.static_embedding import (
     distilled_model_dir,
     weights_checksum,
 )
-from indexer.store import CORPORA_DIR, CorpusArrays, open_static_model, write_corpus_arrays
-from indexer.vector_index import vector_index_kind
+from indexer.store import CORPORA_DIR, open_static_model
 
 log = logging.getLogger(__name__)
 
@@ -65,35 +62,24 @@ def corpus_checksum(corpus: Corpus) -> str:
     return "sha256:" + items_sha256(corpus.items)
 
 
-def build_corpus_arrays(
-    corpus: Corpus,
-    settings: IndexSettings,
-    static: StaticEmbedder,
-    progress: ProgressFactory = no_progress,
-    parts: Sequence[PartArrays] | None = None,
-) -> tuple[CorpusArrays, CorpusRecord]:
-    """The arrays and manifest record of one corpus, from its parts built beforehand (in
-    corpus order, ``indexer.parallel_build``), or built here in one piece."""
-    if parts is None:
-        parts = [build_part(whole_corpus(corpus), settings, static, progress)]
-    arrays = merge_parts(corpus, parts, settings)
-    record = CorpusRecord(
+def corpus_record(corpus: Corpus, merged: MergedCorpus) -> CorpusRecord:
+    """The manifest's record of a corpus just written (its folder and files added on commit)."""
+    return CorpusRecord(
         name=corpus.name,
         kind=corpus.kind,
         mode=corpus.mode,
         items=len(corpus.items),
-        passages=len(arrays.passages),
-        tokens=int(arrays.item_stats[:, 0].astype(np.int64).sum()),
-        ngrams=len(arrays.ngram_hashes),
+        passages=merged.passages,
+        tokens=merged.tokens,
+        ngrams=merged.ngrams,
         checksum=corpus_checksum(corpus),
-        vector_index=vector_index_kind(arrays.static_vectors),
+        vector_index=merged.vector_index,
         built_at=utc_now(),
         source=corpus.source,
         license=corpus.license,
-        items_without_ngrams=sum(p.without_ngrams for p in parts),
-        gram_lengths=tuple(sorted({int(n) for p in parts for n in p.gram_lengths})),
+        items_without_ngrams=merged.without_ngrams,
+        gram_lengths=merged.gram_lengths,
     )
-    return arrays, record
 
 
 def build_index(
@@ -270,13 +256,21 @@ def _add_one(
     corpus: Corpus,
     static: StaticEmbedder,
     progress: ProgressFactory,
-    parts: Sequence[PartArrays] | None = None,
+    parts: Sequence[PartSource] | None = None,
 ) -> IndexManifest:
+    """Write one corpus from its parts built beforehand (in corpus order,
+    ``indexer.parallel_build``), or built here in one piece, and commit it."""
     log.info("indexing corpus %s (%d items)", corpus.name, len(corpus.items))
-    arrays, record = build_corpus_arrays(corpus, manifest.settings, static, progress, parts)
-    folder, files = stage_corpus_folder(
-        index_dir, corpus.name, lambda path: write_corpus_arrays(path, arrays)
-    )
+    if parts is None:
+        parts = [build_part(whole_corpus(corpus), manifest.settings, static, progress)]
+    merged: list[MergedCorpus] = []
+
+    def write(path: Path) -> tuple[IndexFile, ...]:
+        merged.append(write_merged_corpus(path, corpus, parts, manifest.settings))
+        return merged[0].files
+
+    folder, files = stage_corpus_folder(index_dir, corpus.name, write)
+    record = corpus_record(corpus, merged[0])
     others = tuple(c for c in manifest.corpora if c.name != corpus.name)
     new = replace(manifest, corpora=(*others, placed(record, folder, files)), updated_at=utc_now())
     return commit_change(index_dir, manifest, new)

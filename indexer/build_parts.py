@@ -3,16 +3,16 @@
 Every per-passage step of a build (tokenize, chunk, n-gram and rare-term fingerprints, static
 vectors) reads one item only, and that is nearly all of a build's time (94-97% for five books:
 BENCHMARKS.md). So a corpus is cut into parts that any process or Ray worker builds with
-``build_part``, and ``merge_parts`` puts them back in order: item and passage numbers shifted
-by the parts before, postings sorted once over all of them. The result is the same arrays, byte
-for byte, as a build in one piece, whoever built which part.
+``build_part``, and the merge puts them back in order: item and passage numbers shifted
+by the parts before, postings sorted once over all of them (``indexer.part_merge``). The result
+is the same files, byte for byte, as a build in one piece, whoever built which part.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -24,9 +24,7 @@ from indexer.corpus import Corpus, ReferenceItem
 from indexer.fingerprints import gram_length_for, ngram_hashes, tokenized_hashes
 from indexer.normalize import TextMode, TokenizedText, tokenize
 from indexer.static_embedding import StaticEmbedder
-from indexer.store import CorpusArrays
 from indexer.terms import distinct_mass, term_bag
-from indexer.vector_index import build_vector_index
 
 if TYPE_CHECKING:
     from indexer.manifest import IndexSettings
@@ -117,6 +115,11 @@ class PartArrays:
     gram_lengths: np.ndarray  # int64, the distinct gram lengths used
     without_ngrams: int
 
+    def array(self, name: str) -> np.ndarray:
+        """A field by name, as ``StoredPart.array`` reads it from the part's file."""
+        value = getattr(self, name)
+        return np.asarray(value, dtype=np.int64) if name == "without_ngrams" else value
+
     def save(self, path: Path) -> None:
         with Path(path).open("wb") as handle:
             np.savez(handle, **{name: getattr(self, name) for name in _ARRAYS}, **self._counts())
@@ -124,11 +127,16 @@ class PartArrays:
     def _counts(self) -> dict[str, np.ndarray]:
         return {"without_ngrams": np.asarray(self.without_ngrams, dtype=np.int64)}
 
-    @classmethod
-    def load(cls, path: Path) -> PartArrays:
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {name: data[name] for name in _ARRAYS}
-            return cls(**arrays, without_ngrams=int(data["without_ngrams"]))
+
+@dataclass(frozen=True)
+class StoredPart:
+    """A part's file, read one array at a time: a merge holds one part's arrays, not all."""
+
+    path: Path
+
+    def array(self, name: str) -> np.ndarray:
+        with np.load(self.path, allow_pickle=False) as data:
+            return data[name]
 
 
 _ARRAYS = (
@@ -281,53 +289,3 @@ def _embed_passages(
     if not vectors:
         return np.empty((0, static.dimension), dtype=np.float32)
     return np.concatenate(vectors)
-
-
-def merge_parts(
-    corpus: Corpus, parts: Sequence[PartArrays], settings: IndexSettings
-) -> CorpusArrays:
-    """Join parts (at least one) in corpus order: item and passage numbers shifted past the
-    parts before, postings sorted over all of them, one vector index over every passage."""
-    item_offsets = np.cumsum([0] + [len(p.item_stats) for p in parts])
-    passage_offsets = np.cumsum([0] + [len(p.passages) for p in parts])
-    passages = [
-        p.passages + np.array([offset, 0, 0, 0, 0], dtype=np.int64)
-        for p, offset in zip(parts, item_offsets, strict=False)
-    ]
-    grams, gram_owners = _postings(parts, passage_offsets, "gram_hashes", "gram_counts")
-    terms, term_owners = _postings(parts, passage_offsets, "term_hashes", "term_counts")
-    vectors = np.concatenate([p.vectors for p in parts]).astype(np.float32)
-    return CorpusArrays(
-        ids=[item.id for item in corpus.items],
-        metas=[dict(item.meta) for item in corpus.items],
-        texts=[item.text for item in corpus.items],
-        item_stats=_stacked([p.item_stats for p in parts], (0, 5), np.float32),
-        passages=_stacked(passages, (0, 5), np.int64),
-        ngram_hashes=grams,
-        ngram_passages=gram_owners,
-        passage_grams=_stacked([p.gram_counts for p in parts], (0,), np.int32),
-        term_hashes=terms,
-        term_passages=term_owners,
-        passage_terms=_stacked([p.term_stats for p in parts], (0, 2), np.float32),
-        static_vectors=build_vector_index(vectors, settings.vectors),
-    )
-
-
-def _stacked(arrays: list[np.ndarray], empty: tuple[int, ...], dtype) -> np.ndarray:
-    return np.concatenate(arrays).astype(dtype) if arrays else np.empty(empty, dtype=dtype)
-
-
-def _postings(
-    parts: Sequence[PartArrays], passage_offsets: np.ndarray, hashes: str, counts: str
-) -> tuple[np.ndarray, np.ndarray]:
-    """One postings table sorted by hash (then passage), the layout ``searchsorted`` needs."""
-    owners = [
-        np.repeat(
-            np.arange(len(p.passages), dtype=np.uint32) + np.uint32(offset), getattr(p, counts)
-        )
-        for p, offset in zip(parts, passage_offsets, strict=False)
-    ]
-    all_hashes = _stacked([getattr(p, hashes) for p in parts], (0,), np.uint64)
-    all_owners = _stacked(owners, (0,), np.uint32)
-    order = np.lexsort((all_owners, all_hashes))
-    return all_hashes[order], all_owners[order]

@@ -18,7 +18,14 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from indexer.build_parts import PartArrays, PartTask, ProgressFactory, build_part, no_progress
+from indexer.build_parts import (
+    PartArrays,
+    PartTask,
+    ProgressFactory,
+    StoredPart,
+    build_part,
+    no_progress,
+)
 from indexer.files import sha256_of
 from indexer.manifest import ClearanceIndexError, IndexSettings
 from indexer.static_embedding import StaticEmbedder
@@ -81,8 +88,8 @@ class PartsFolder:
         marker_tmp.write_text(json.dumps({"sha256": checksum}), encoding="utf-8")
         os.replace(marker_tmp, self._marker(key))
 
-    def load(self, key: str) -> PartArrays:
-        return PartArrays.load(self._npz(key))
+    def stored(self, key: str) -> StoredPart:
+        return StoredPart(self._npz(key))
 
     def discard_except(self, keys: Iterable[str]) -> int:
         """Delete every part not named in ``keys`` (and stray temporary files); how many."""

@@ -28,9 +28,9 @@ from pathlib import Path
 from typing import Any
 
 from indexer.build_parts import (
-    PartArrays,
     PartTask,
     ProgressFactory,
+    StoredPart,
     cut_parts,
     no_progress,
 )
@@ -92,8 +92,9 @@ class BuiltParts:
     built: int
     discarded: int
 
-    def of(self, corpus: Corpus) -> list[PartArrays]:
-        return [self.folder.load(task.key) for task in self.tasks[corpus.name]]
+    def of(self, corpus: Corpus) -> list[StoredPart]:
+        """The corpus's parts in order, each read from its file only when merged."""
+        return [self.folder.stored(task.key) for task in self.tasks[corpus.name]]
 
 
 def build_key(settings: IndexSettings, static_checksum: str) -> str:

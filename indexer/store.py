@@ -17,7 +17,8 @@ Layout (``INDEX_DIR/corpora/<name>/``, or the ``folder`` its manifest record nam
   they are computed for the few passages that become candidates, when they do;
 - ``removed_items.jsonl`` / ``removed_postings.npy``, only after a takedown: the tombstone.
 
-The manifest lists every file of the folder with its size and SHA-256 (``indexer/files.py``):
+A build writes a folder from its parts (``indexer.part_merge``). The manifest lists every file
+of the folder with its size and SHA-256 (``indexer/files.py``):
 a load checks sizes and shapes (``indexer/checked_folder.py``), ``clearance index verify`` the
 checksums (``indexer/verify.py``).
 
@@ -30,16 +31,12 @@ worker process starts in milliseconds and shares pages with its siblings.
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import faiss
 import numpy as np
 
 from indexer.checked_folder import CheckedCorpusFolder
-from indexer.files import IndexFile, describe_files
 from indexer.manifest import (
     MANIFEST_NAME,
     REBUILD_HINT,
@@ -53,7 +50,7 @@ from indexer.normalize import tokenize
 from indexer.removals import read_removals
 from indexer.static_embedding import STATIC_DIR, StaticEmbedder, weights_checksum
 from indexer.terms import distinct_mass
-from indexer.vector_index import read_vector_index, write_vector_index
+from indexer.vector_index import read_vector_index
 
 CORPORA_DIR = "corpora"
 STATIC_VECTORS = "static.faiss"
@@ -79,51 +76,8 @@ def posting_rows(low: np.ndarray, counts: np.ndarray) -> np.ndarray:
     return np.repeat(low - firsts, counts) + np.arange(int(counts.sum()))
 
 
-@dataclass
-class CorpusArrays:
-    """Everything written for one corpus, in memory, before it goes to disk."""
-
-    ids: list[str]
-    metas: list[dict[str, Any]]
-    texts: list[str]
-    item_stats: np.ndarray
-    passages: np.ndarray
-    ngram_hashes: np.ndarray
-    ngram_passages: np.ndarray
-    passage_grams: np.ndarray
-    term_hashes: np.ndarray
-    term_passages: np.ndarray
-    passage_terms: np.ndarray
-    static_vectors: faiss.Index
-
-
 def corpus_dir(index_dir: Path, name: str) -> Path:
     return Path(index_dir) / CORPORA_DIR / name
-
-
-def write_corpus_arrays(folder: Path, arrays: CorpusArrays) -> tuple[IndexFile, ...]:
-    """Write a corpus's files into ``folder`` (new and empty; ``indexer.index_change`` puts it
-    in place atomically). Returns every file written, with its size and SHA-256."""
-    with (folder / "items.jsonl").open("w", encoding="utf-8") as handle:
-        for item_id, meta in zip(arrays.ids, arrays.metas, strict=True):
-            handle.write(json.dumps({"id": item_id, "meta": meta}, ensure_ascii=False) + "\n")
-    offsets = [0]
-    with (folder / "texts.bin").open("wb") as handle:
-        for text in arrays.texts:
-            data = text.encode("utf-8")
-            handle.write(data)
-            offsets.append(offsets[-1] + len(data))
-    np.save(folder / "text_offsets.npy", np.asarray(offsets, dtype=np.int64))
-    np.save(folder / "item_stats.npy", arrays.item_stats.astype(np.float32))
-    np.save(folder / "passages.npy", arrays.passages.astype(np.int64))
-    np.save(folder / "ngram_hashes.npy", arrays.ngram_hashes.astype(np.uint64))
-    np.save(folder / "ngram_passages.npy", arrays.ngram_passages.astype(np.uint32))
-    np.save(folder / "passage_grams.npy", arrays.passage_grams.astype(np.int32))
-    np.save(folder / "term_hashes.npy", arrays.term_hashes.astype(np.uint64))
-    np.save(folder / "term_passages.npy", arrays.term_passages.astype(np.uint32))
-    np.save(folder / "passage_terms.npy", arrays.passage_terms.astype(np.float32))
-    write_vector_index(arrays.static_vectors, folder / STATIC_VECTORS)
-    return describe_files(folder)
 
 
 class CorpusIndex:

@@ -39,6 +39,11 @@ class VectorSettings:
     # them, 1/8 for 99.0% at 4x the search time (BENCHMARKS.md): read at load, no rebuild.
     nprobe_fraction: float = 1 / 32
     min_nprobe: int = 16
+    # ... but never more lists than this: nlist / 32 lists of N / nlist vectors each is N / 32
+    # vectors a query, so without a cap every window's search grew with the corpus (0.24 ms
+    # at 127k passages, 0.92 ms at 382k). Binds from 2,048 lists (about 262k passages) up; a
+    # search-time setting, so an index built before it was added takes it too.
+    max_nprobe: int = 64
     # Above this many passages, product-quantized codes: 8-bit codes of 1M passages are 256 MB,
     # the most a scanner should touch for one corpus's candidate stage.
     pq_min: int = 1_000_000
@@ -47,8 +52,12 @@ class VectorSettings:
     # or 4 k rescored, lost 5-12 points of it (BENCHMARKS.md).
     pq_bytes: int = 64
     pq_rescore: int = 16
-    # k-means sample per IVF list (FAISS asks for 39 to 256).
+    # k-means sample per IVF list (FAISS asks for 39 to 256), and at most this many in all:
+    # k-means costs sample x nlist, and 256 a list of 4 sqrt(N) lists grows as N^1.5 (59 s of
+    # wall time for 365k vectors and 1,426 lists on 2 cores here; 3.7M vectors and 14,400 lists
+    # at 13M passages would be hours). Below 500k passages every passage trains.
     train_per_list: int = 256
+    train_max: int = 500_000
 
 
 def vector_kind(passages: int, settings: VectorSettings) -> str:
@@ -62,12 +71,23 @@ def build_vector_index(vectors: np.ndarray, settings: VectorSettings) -> faiss.I
     """An inner-product index over L2-normalized ``vectors`` (row i = passage i)."""
     vectors = np.ascontiguousarray(vectors, dtype=np.float32)
     n, dimension = vectors.shape
-    kind = vector_kind(n, settings)
+    index = empty_vector_index(n, dimension, settings)
+    if not index.is_trained:
+        index.train(vectors[training_rows(n, settings)])
+    index.add(vectors)
+    return index
+
+
+def empty_vector_index(passages: int, dimension: int, settings: VectorSettings) -> faiss.Index:
+    """The index ``passages`` vectors go into, untrained when it is an IVF one, nprobe set.
+
+    Filled a run of rows at a time (``index.add`` in passage order) it is the same index as
+    one filled at once: a merge adds one part's vectors after another (``indexer.part_merge``).
+    """
+    kind = vector_kind(passages, settings)
     if kind == "flat-ip":
-        index = faiss.IndexFlatIP(dimension)
-        index.add(vectors)
-        return index
-    nlist = int(4 * math.sqrt(n))
+        return faiss.IndexFlatIP(dimension)
+    nlist = ivf_lists(passages)
     quantizer = faiss.IndexFlatIP(dimension)
     if kind == "ivf-sq8":
         index = faiss.IndexIVFScalarQuantizer(
@@ -82,19 +102,28 @@ def build_vector_index(vectors: np.ndarray, settings: VectorSettings) -> faiss.I
         )
         index = faiss.IndexRefine(ivf, codes)
         index.k_factor = settings.pq_rescore
-    # Training on a fixed-seed sample keeps builds reproducible and bounded in time.
-    rng = np.random.default_rng(0)
-    sample = vectors[rng.choice(n, size=min(n, settings.train_per_list * nlist), replace=False)]
-    index.train(sample)
-    index.add(vectors)
     _set_nprobe(index, settings)
     return index
+
+
+def ivf_lists(passages: int) -> int:
+    return int(4 * math.sqrt(passages))
+
+
+def training_rows(passages: int, settings: VectorSettings) -> np.ndarray:
+    """Which rows train an IVF index of ``passages`` vectors, in the order they are given.
+
+    A fixed-seed sample keeps builds reproducible and bounded in time.
+    """
+    size = min(passages, settings.train_per_list * ivf_lists(passages), settings.train_max)
+    return np.random.default_rng(0).choice(passages, size=size, replace=False)
 
 
 def _set_nprobe(index: faiss.Index, settings: VectorSettings) -> None:
     ivf = faiss.try_extract_index_ivf(index)
     if ivf is not None:
-        ivf.nprobe = max(settings.min_nprobe, int(ivf.nlist * settings.nprobe_fraction))
+        wanted = max(settings.min_nprobe, int(ivf.nlist * settings.nprobe_fraction))
+        ivf.nprobe = min(wanted, max(settings.max_nprobe, settings.min_nprobe))
 
 
 def is_exact(index: faiss.Index) -> bool:

@@ -12,8 +12,10 @@ from indexer.store import ReferenceIndex
 from indexer.vector_index import (
     VectorSettings,
     build_vector_index,
+    empty_vector_index,
     read_vector_index,
     search,
+    training_rows,
     vector_index_kind,
     write_vector_index,
 )
@@ -64,6 +66,23 @@ def test_large_indexes_are_compressed_ivf_and_still_find_near_duplicates(
     _, masked = search(loaded, noisy, 3, exclude=np.arange(100))
     assert (masked >= 0).all() and masked[:100].min() >= 100  # taken-down rows never return
     assert (masked[100:, 0] == np.arange(100, 200)).mean() >= 0.95
+
+
+def test_probes_and_training_sample_stop_growing_with_the_corpus(tmp_path):
+    settings = VectorSettings()
+    probes = {}
+    for passages in (127_000, 400_000, 13_000_000):
+        index = empty_vector_index(passages, 64, settings)
+        probes[passages] = faiss.extract_index_ivf(index).nprobe
+    assert probes == {127_000: 44, 400_000: 64, 13_000_000: 64}  # nlist / 32 up to 2,048 lists
+    assert len(training_rows(127_000, settings)) == 127_000  # up to 256 a list: every row
+    assert len(training_rows(13_000_000, settings)) == settings.train_max
+    # an index written before the cap reads back with it
+    vectors = _unit(3000, 5)
+    loose = VectorSettings(exact_max=10, max_nprobe=10**6, nprobe_fraction=1.0, min_nprobe=1)
+    write_vector_index(build_vector_index(vectors, loose), tmp_path / "v.faiss")
+    capped = VectorSettings(exact_max=10, max_nprobe=20, nprobe_fraction=1.0, min_nprobe=1)
+    assert faiss.extract_index_ivf(read_vector_index(tmp_path / "v.faiss", capped)).nprobe == 20
 
 
 def test_an_ivf_flat_index_of_an_earlier_build_still_reads(tmp_path):
