@@ -115,7 +115,7 @@ def built(size: int) -> dict:
     if record.exists():
         return json.loads(record.read_text())
     run = run_child(["-m", "benchmarks.index_scale", "--build-one", str(size)], f"{size}x build")
-    stats = run.output | {"cpu": run.cpu}
+    stats = run.output | {"cpu": run.cpu, "revision": git_revision()}
     record.write_text(json.dumps(stats))
     return stats
 
