@@ -3,7 +3,8 @@
 A part holds the postings, per-passage tables and static vectors of a run of items
 (``indexer.build_parts``). The corpus folder is the same bytes as a build in one piece: item
 and passage numbers shifted past the parts before, postings sorted by (hash, passage), one
-vector index over every passage in passage order. Joining the parts in memory first peaked at
+vector index over every passage in passage order; and the n-grams' presence filter
+(``indexer.presence``). Joining the parts in memory first peaked at
 1.1 GB at 1x the books and 3.1 GB at 3x, and by the fit 99 GB at 100x (BENCHMARKS.md); here the
 merge holds one part's arrays, one bucket of postings, the per-passage tables (52 bytes a
 passage) and the vector index it fills (its codes: a quarter of the float rows, or less).
@@ -30,6 +31,7 @@ from numpy.lib.format import open_memmap
 from indexer.corpus import Corpus
 from indexer.files import IndexFile, describe_files
 from indexer.manifest import IndexSettings
+from indexer.presence import FILE_MAX_BITS, PresenceWords, write_presence
 from indexer.store import STATIC_VECTORS
 from indexer.vector_index import (
     empty_vector_index,
@@ -176,6 +178,7 @@ def _write_postings(
             handle.close()
     hashes_out = open_memmap(folder / f"{hashes_file}.npy", "w+", np.uint64, (total,))
     owners_out = open_memmap(folder / f"{passages_file}.npy", "w+", np.uint32, (total,))
+    presence = PresenceWords(total, FILE_MAX_BITS) if kind == "gram" else None
     at = 0
     for path in buckets:
         postings = np.fromfile(path, dtype=_POSTING)
@@ -183,10 +186,14 @@ def _write_postings(
         order = np.argsort(postings["hash"], kind="stable")
         hashes_out[at : at + len(order)] = postings["hash"][order]
         owners_out[at : at + len(order)] = postings["passage"][order]
+        if presence is not None:
+            presence.add(postings["hash"])
         at += len(order)
     hashes_out.flush()
     owners_out.flush()
     del hashes_out, owners_out
+    if presence is not None:
+        write_presence(folder, presence)
 
 
 def bucket_bits(postings: int) -> int:

@@ -9,7 +9,8 @@ Layout (``INDEX_DIR/corpora/<name>/``, or the ``folder`` its manifest record nam
   share of these;
 - ``passages.npy``: ``(item, token_start, token_end, char_start, char_end)`` per passage;
 - ``ngram_hashes.npy`` / ``ngram_passages.npy``: postings sorted by hash, one row per distinct
-  (gram, passage); ``passage_grams.npy``: distinct grams per passage;
+  (gram, passage); ``passage_grams.npy``: distinct grams per passage; ``ngram_presence.npy``:
+  a bit per hash bucket, set where a posting is (``indexer.presence``; older indexes lack it);
 - ``term_hashes.npy`` / ``term_passages.npy``: rare-term postings sorted by hash;
   ``passage_terms.npy``: per passage, its rare-term mass and its length in prose tokens;
 - ``static.faiss``: passage vectors from the index's static model (``INDEX_DIR/static_model``),
@@ -47,6 +48,7 @@ from indexer.manifest import (
     read_manifest,
 )
 from indexer.normalize import tokenize
+from indexer.presence import FILE_MAX_BITS, PRESENCE_FILE, presence_bits
 from indexer.removals import read_removals
 from indexer.static_embedding import STATIC_DIR, StaticEmbedder, weights_checksum
 from indexer.terms import distinct_mass
@@ -126,6 +128,11 @@ class CorpusIndex:
         )
         self.ngram_hashes = folder.array("ngram_hashes.npy", (record.ngrams,), mmap=True)
         self.ngram_passages = folder.array("ngram_passages.npy", (record.ngrams,), mmap=True)
+        # None for an index written before the build wrote it: its scanners build their own.
+        self.presence_words: np.ndarray | None = None
+        if any(f.name == PRESENCE_FILE for f in record.files):
+            words = presence_bits(record.ngrams, FILE_MAX_BITS) // 64
+            self.presence_words = np.asarray(folder.array(PRESENCE_FILE, (words,), mmap=True))
         self.passage_grams = np.asarray(folder.array("passage_grams.npy", (passages,), mmap=True))
         self.term_hashes = folder.array("term_hashes.npy", (None,), mmap=True)
         self.term_passages = folder.array("term_passages.npy", (len(self.term_hashes),), mmap=True)

@@ -145,7 +145,12 @@ class VerbatimMatcher:
 
     def _presence(self, corpus: CorpusIndex) -> PresenceFilter:
         if corpus.name not in self._presence_filters:
-            self._presence_filters[corpus.name] = PresenceFilter(corpus.ngram_hashes)
+            words = corpus.presence_words
+            self._presence_filters[corpus.name] = (
+                PresenceFilter(words)
+                if words is not None
+                else PresenceFilter.from_postings(corpus.ngram_hashes)
+            )
         return self._presence_filters[corpus.name]
 
     def _align(

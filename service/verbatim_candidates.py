@@ -4,9 +4,10 @@ document of a batch to be worth aligning.
 Two things keep it cheap. A batch's grams are computed and looked up together, so numpy works
 on arrays of thousands of grams instead of one call per document, corpus and gram length
 (whose overhead cost more than the lookups). And most grams of a page are in no reference: a
-bit set of the postings' hashes (``PresenceFilter``) answers "certainly absent" for them with
-one gather, so only the rest are searched in the sorted postings. The filter never drops a
-gram that is there, so the candidates are exactly those of a full search.
+bit set of the postings' hashes (``indexer.presence``, written by the build) answers
+"certainly absent" for them with one gather, so only the rest are searched in the sorted
+postings. The filter never drops a gram that is there, so the candidates are exactly those of
+a full search.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import numpy as np
 
 from indexer.fingerprints import ngram_hashes
 from indexer.normalize import TextMode
+from indexer.presence import PresenceFilter
 from indexer.store import CorpusIndex, posting_ranges, posting_rows
 from service.document import Document
 
@@ -42,36 +44,6 @@ class BatchGrams:
         doc_of_gram = np.repeat(np.arange(len(docs)), sizes)[: len(grams)]
         whole = np.arange(len(grams)) + length <= np.cumsum(sizes)[doc_of_gram]
         return cls(grams[whole], doc_of_gram[whole])
-
-
-class PresenceFilter:
-    """A bit per hash bucket of a sorted postings table: 0 means no posting has a hash there.
-
-    About 16 bits per posting (a 6% chance that an absent gram needs the real search), at most
-    ``MAX_BITS``; built once per corpus from the table, 2 MB for a million postings.
-    """
-
-    # 128 MB: past 64 million postings the filter passes more, and stays exact.
-    MAX_BITS = 1 << 30
-    # Postings read per step while filling it: the table is memory-mapped, and a whole-table
-    # temporary (three of 8 bytes a posting) was the scanner's peak memory on a large index.
-    CHUNK = 1 << 20
-
-    def __init__(self, table: np.ndarray):
-        bits = 1 << 16
-        while bits < 16 * len(table) and bits < self.MAX_BITS:
-            bits <<= 1
-        self._mask = np.uint64(bits - 1)
-        self._words = np.zeros(bits // 64, dtype=np.uint64)
-        for start in range(0, len(table), self.CHUNK):
-            buckets = np.asarray(table[start : start + self.CHUNK], dtype=np.uint64) & self._mask
-            bit = np.uint64(1) << (buckets & np.uint64(63))
-            np.bitwise_or.at(self._words, buckets >> np.uint64(6), bit)
-
-    def may_hold(self, keys: np.ndarray) -> np.ndarray:
-        buckets = keys & self._mask
-        words = self._words[buckets >> np.uint64(6)]
-        return (words >> (buckets & np.uint64(63))) & np.uint64(1) == 1
 
 
 @dataclass(frozen=True)

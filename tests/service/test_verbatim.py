@@ -7,12 +7,16 @@ category is checked on a handful of real cases so a regression fails the suite.
 
 from __future__ import annotations
 
+import json
 import random
+import shutil
 
 import numpy as np
 import pytest
 
+import indexer.presence as presence
 from indexer.build import build_index
+from indexer.presence import PresenceFilter
 from reference_corpora import transforms as T
 from reference_corpora.suite import SuiteBuilder, SuiteData, evaluate, read_web
 from service.document import Document
@@ -20,7 +24,6 @@ from service.scanner import Scanner, ScanSettings
 from service.verbatim_candidates import (
     BatchGrams,
     CandidateLimits,
-    PresenceFilter,
     find_candidates,
 )
 from tests.conftest import BOOKS_OUTSIDE, books_corpus, catalog_corpus
@@ -208,7 +211,7 @@ def test_a_batch_gives_each_document_what_it_gets_alone(scanner, small_corpora, 
     documents = [Document(doc, settings) for doc in docs]
     for corpus in scanner.index.corpora:
         min_hits = matcher.policy.for_kind(corpus.record.kind.value).candidate_min_hits
-        presence = PresenceFilter(corpus.ngram_hashes)
+        presence = PresenceFilter(corpus.presence_words)
         together = _candidates(documents, corpus, presence, min_hits)
         alone = [_candidates([d], corpus, presence, min_hits)[0] for d in documents]
         assert together == alone
@@ -308,16 +311,42 @@ def test_a_stock_stem_glued_to_an_options_terms_is_not_the_stem(
     assert subject_scanner.scan(copy).decision.value == "remove"
 
 
-def test_presence_filter_read_in_chunks_holds_every_posting(scanner, monkeypatch):
-    """Filling the filter a chunk at a time (bounded memory on a large index) sets the same
-    bits as one pass over the whole table."""
+def test_presence_filter_written_by_the_build_holds_every_posting(scanner, monkeypatch):
+    """The build's filter (mapped) and one built here a chunk at a time (an index without the
+    file; bounded memory) both pass every posting, and let through few random hashes."""
     corpus = max(scanner.index.corpora, key=lambda c: len(c.ngram_hashes))
     table = corpus.ngram_hashes
-    whole = PresenceFilter(table)
-    monkeypatch.setattr(PresenceFilter, "CHUNK", 997)
-    chunked = PresenceFilter(table)
+    assert isinstance(corpus.presence_words, np.ndarray)
+    assert not corpus.presence_words.flags.owndata  # a view of the file's mapping
+    written = PresenceFilter(corpus.presence_words)
+    whole = PresenceFilter.from_postings(table)
+    monkeypatch.setattr(presence, "CHUNK", 997)
+    chunked = PresenceFilter.from_postings(table)
     assert len(table) > 10 * 997
-    assert chunked.may_hold(np.asarray(table)).all()
+    for bits in (written, whole, chunked):
+        assert bits.may_hold(np.asarray(table)).all()
     probes = np.random.default_rng(0).integers(0, 2**63, size=20_000, dtype=np.uint64)
     assert (chunked.may_hold(probes) == whole.may_hold(probes)).all()
-    assert not chunked.may_hold(probes).all()
+    assert (written.may_hold(probes) == whole.may_hold(probes)).all()  # same size below caps
+    assert written.may_hold(probes).mean() < 0.1
+
+
+def test_an_index_written_before_the_presence_file_scans_the_same(
+    small_index, scanner, web_docs, small_corpora, tmp_path
+):
+    older = tmp_path / "older"
+    shutil.copytree(small_index, older)
+    manifest = json.loads((older / "manifest.json").read_text(encoding="utf-8"))
+    for corpus in manifest["corpora"]:
+        corpus["files"] = [f for f in corpus["files"] if f["name"] != presence.PRESENCE_FILE]
+        folder = older / "corpora" / corpus.get("folder", corpus["name"])
+        (folder / presence.PRESENCE_FILE).unlink()
+    (older / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    old_scanner = Scanner.load(older, settings=ScanSettings(tiers=("verbatim",)))
+    assert all(c.presence_words is None for c in old_scanner.index.corpora)
+    items = [c.items[len(c.items) // 2].text for c in small_corpora if c.items]
+    docs = [web_docs[7][:700] + "\n" + item + "\n" + web_docs[7][700:1400] for item in items]
+    docs += web_docs[20:40]
+    results = old_scanner.scan_many(docs)
+    assert [r.to_dict() for r in results] == [r.to_dict() for r in scanner.scan_many(docs)]
+    assert sum(r.decision.value != "keep" for r in results) >= len(items)
