@@ -40,9 +40,11 @@ from indexer.vector_index import (
     write_vector_index,
 )
 
-# About 100 MB of postings a bucket (12 bytes each); 256 buckets at most (one open file each).
+# About 100 MB of postings a bucket (12 bytes each); 256 buckets at most (one open file each),
+# and work files of at most about 2.4 GB at a time (a pass over the parts for each such run).
 BUCKET_POSTINGS = 8_000_000
 MAX_BUCKET_BITS = 8
+WORK_POSTINGS = 200_000_000
 _POSTING = np.dtype([("hash", "<u8"), ("passage", "<u4")])
 _WORK = ".merge-work"
 _POSTINGS_FILES = {
@@ -162,33 +164,31 @@ def _write_postings(
     kind: str,
     total: int,
 ) -> None:
-    """Write one postings table (``kind``: gram or term) sorted by (hash, passage)."""
+    """Write one postings table (``kind``: gram or term) sorted by (hash, passage).
+
+    Buckets are filled and sorted a run at a time, so the work files never hold more than
+    about ``WORK_POSTINGS`` postings: a pass over the parts per run of buckets.
+    """
     hashes_file, passages_file = _POSTINGS_FILES[kind]
     bits = bucket_bits(total)
-    buckets = [work / f"{kind}-{b}.bin" for b in range(1 << bits)]
-    handles = [path.open("wb") for path in buckets]
-    try:
-        for part, first in zip(parts, passage_offsets, strict=False):
-            hashes = part.array(f"{kind}_hashes").astype(np.uint64, copy=False)
-            counts = part.array(f"{kind}_counts")
-            owners = np.repeat(np.arange(len(counts), dtype=np.uint32) + np.uint32(first), counts)
-            _scatter(hashes, owners, bits, handles)
-    finally:
-        for handle in handles:
-            handle.close()
+    buckets = 1 << bits
+    per_run = max(1, WORK_POSTINGS // max(1, math.ceil(total / buckets)))
     hashes_out = open_memmap(folder / f"{hashes_file}.npy", "w+", np.uint64, (total,))
     owners_out = open_memmap(folder / f"{passages_file}.npy", "w+", np.uint32, (total,))
     presence = PresenceWords(total, FILE_MAX_BITS) if kind == "gram" else None
     at = 0
-    for path in buckets:
-        postings = np.fromfile(path, dtype=_POSTING)
-        path.unlink()
-        order = np.argsort(postings["hash"], kind="stable")
-        hashes_out[at : at + len(order)] = postings["hash"][order]
-        owners_out[at : at + len(order)] = postings["passage"][order]
-        if presence is not None:
-            presence.add(postings["hash"])
-        at += len(order)
+    for first_bucket in range(0, buckets, per_run):
+        run = range(first_bucket, min(buckets, first_bucket + per_run))
+        for path in _filled_buckets(work, parts, passage_offsets, kind, bits, run):
+            postings = np.fromfile(path, dtype=_POSTING)
+            path.unlink()
+            order = np.argsort(postings["hash"], kind="stable")
+            hashes_out[at : at + len(order)] = postings["hash"][order]
+            owners_out[at : at + len(order)] = postings["passage"][order]
+            if presence is not None:
+                presence.add(postings["hash"])
+            at += len(order)
+    assert at == total, f"{kind} postings: {at} written, the parts hold {total}"
     hashes_out.flush()
     owners_out.flush()
     del hashes_out, owners_out
@@ -203,19 +203,43 @@ def bucket_bits(postings: int) -> int:
     return min(MAX_BUCKET_BITS, math.ceil(math.log2(postings / BUCKET_POSTINGS)))
 
 
-def _scatter(hashes: np.ndarray, owners: np.ndarray, bits: int, handles: list) -> None:
-    """Append the postings to their buckets' files, keeping their order within each bucket."""
+def _filled_buckets(
+    work: Path,
+    parts: Sequence[PartSource],
+    passage_offsets: np.ndarray,
+    kind: str,
+    bits: int,
+    run: range,
+) -> list[Path]:
+    """One pass over the parts: the postings of buckets ``run`` appended to a file each, in
+    passage order (a part's postings come passage after passage, and the parts in order)."""
+    paths = [work / f"{kind}-{bucket}.bin" for bucket in run]
+    handles = [path.open("wb") for path in paths]
+    try:
+        for part, first in zip(parts, passage_offsets, strict=False):
+            hashes = part.array(f"{kind}_hashes").astype(np.uint64, copy=False)
+            counts = part.array(f"{kind}_counts")
+            owners = np.repeat(np.arange(len(counts), dtype=np.uint32) + np.uint32(first), counts)
+            _scatter(hashes, owners, bits, run, handles)
+    finally:
+        for handle in handles:
+            handle.close()
+    return paths
+
+
+def _scatter(hashes: np.ndarray, owners: np.ndarray, bits: int, run: range, handles: list) -> None:
+    """Append the postings of buckets ``run`` to their files, keeping their order."""
     if bits == 0:
         _records(hashes, owners).tofile(handles[0])
         return
     top = (hashes >> np.uint64(64 - bits)).astype(np.uint16)
     order = np.argsort(top, kind="stable")
-    bounds = np.searchsorted(top[order], np.arange(len(handles) + 1), side="left")
-    records = _records(hashes[order], owners[order])
-    for bucket, handle in enumerate(handles):
-        start, end = bounds[bucket], bounds[bucket + 1]
+    bounds = np.searchsorted(top[order], np.arange(run.start, run.stop + 1), side="left")
+    for number, handle in enumerate(handles):
+        start, end = bounds[number], bounds[number + 1]
         if end > start:
-            records[start:end].tofile(handle)
+            chosen = order[start:end]
+            _records(hashes[chosen], owners[chosen]).tofile(handle)
 
 
 def _records(hashes: np.ndarray, owners: np.ndarray) -> np.ndarray:

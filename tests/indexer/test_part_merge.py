@@ -72,6 +72,10 @@ def test_postings_sorted_in_many_buckets_equal_one_sort_of_all(
     assert bucket_bits(grams) == 6
     many = _merged(tmp_path, "many", books, stored_parts)
     assert _files(many) == _files(one)
+    # a few buckets a pass over the parts (work files of a bounded size)
+    monkeypatch.setattr(part_merge, "WORK_POSTINGS", grams // 10)
+    runs = _merged(tmp_path, "runs", books, stored_parts)
+    assert _files(runs) == _files(one)
     # and that table is the (hash, passage) order of every part's postings
     parts = [
         PartArrays(**{f.name: p.array(f.name) for f in dataclasses.fields(PartArrays)})
