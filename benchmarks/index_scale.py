@@ -32,6 +32,7 @@ import re
 import resource
 import time
 from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -79,11 +80,23 @@ def varied_copy(work: ReferenceItem, copy: int) -> ReferenceItem:
 
 
 def library(size: int) -> Corpus:
-    """Every book, and ``size - 1`` varied copies of each."""
+    """Every book, and ``size - 1`` varied copies of each (made on every core: 3.3 MB/s on
+    one here, so 23 minutes of one core at 100x; the copies do not depend on who made them)."""
     files = sorted((data_dir() / "books").glob("books_*.txt"))
     works = [read_text_works(f, name="library").items[0] for f in files]
-    items = [copy for w in works for copy in [w, *(varied_copy(w, k) for k in range(1, size))]]
+    copies = [(work, k) for work in works for k in range(1, size)]
+    if len(copies) < 64:
+        made = [varied_copy(work, k) for work, k in copies]
+    else:
+        with ProcessPoolExecutor(os.cpu_count() or 1) as pool:
+            made = list(pool.map(_varied_copy, copies, chunksize=16))
+    of_work = iter(made)
+    items = [copy for w in works for copy in [w, *(next(of_work) for _ in range(1, size))]]
     return Corpus("library", CorpusKind.COPYRIGHT, items, source="books (varied copies)")
+
+
+def _varied_copy(work_and_copy: tuple[ReferenceItem, int]) -> ReferenceItem:
+    return varied_copy(*work_and_copy)
 
 
 def index_dir(size: int) -> Path:
