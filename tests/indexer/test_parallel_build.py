@@ -21,6 +21,7 @@ from indexer.chunking import ChunkingSettings
 from indexer.corpus import Corpus, CorpusKind, ReferenceItem
 from indexer.manifest import ClearanceIndexError, IndexSettings
 from indexer.parallel_build import BuildEngine
+from indexer.vector_index import VectorSettings
 from tests.indexer.build_helpers import PART_CHARS, index_content
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -130,6 +131,20 @@ def test_parts_of_a_build_with_other_settings_are_deleted_not_reused(tmp_path, c
     build_index(clean, [QUIZ], settings=other)
     assert index_content(out) == index_content(clean)
     assert not PartsFolder.beside(out).root.exists()
+
+
+def test_parts_are_reused_by_a_build_that_only_changes_how_vectors_are_searched(tmp_path, caplog):
+    """The vector index is made by the merge and probed by the scanner: its settings do not
+    change a part, so a killed build's parts are kept when only they change."""
+    out, clean = tmp_path / "index", tmp_path / "clean"
+    engine = BuildEngine(workers=1, part_chars=1)
+    with pytest.raises(_Interrupted):
+        build_index(out, [QUIZ], engine=engine, progress=_interrupt_after(3))
+    other = IndexSettings(vectors=VectorSettings(max_nprobe=8, train_max=1000))
+    build_index(out, [QUIZ], engine=engine, settings=other)
+    assert "resuming: 3 of" in caplog.text and "deleted" not in caplog.text
+    build_index(clean, [QUIZ], settings=other)
+    assert index_content(out) == index_content(clean)
 
 
 def test_a_build_stopped_while_writing_corpora_is_finished_by_a_rerun(tmp_path):
