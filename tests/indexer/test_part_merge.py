@@ -96,7 +96,10 @@ def test_postings_sorted_in_many_buckets_equal_one_sort_of_all(
 
 @pytest.mark.parametrize(
     "vectors",
-    [VectorSettings(exact_max=1000), VectorSettings(exact_max=1000, pq_min=2000, train_max=3000)],
+    [
+        VectorSettings(exact_max=1000),
+        VectorSettings(exact_max=1000, pq_min=2000, train_max=3000, pq_bytes=8),
+    ],
     ids=["ivf-sq8", "ivf-pq"],
 )
 def test_a_compressed_vector_index_filled_part_by_part_is_the_one_built_at_once(
