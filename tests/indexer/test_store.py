@@ -6,7 +6,9 @@ import mmap
 
 import numpy as np
 
-from indexer.store import ReferenceIndex
+from indexer.build import build_index
+from indexer.store import CHAR_MARK_STEP, ReferenceIndex
+from tests.conftest import books_corpus
 
 # Every per-posting and per-passage table of a corpus, and its texts.
 MAPPED = (
@@ -41,3 +43,25 @@ def test_growing_tables_are_memory_mapped_plain_arrays(small_index):
         # operation goes through Python (service.verbatim_candidates).
         assert type(corpus.passages) is np.ndarray
         assert not corpus.passages.flags.writeable
+
+
+def test_a_long_items_passages_are_decoded_alone_and_read_the_same(tmp_path, data_root):
+    """Books hold characters of 2 and 3 bytes; a slice read from the byte marks equals the
+    slice of the whole decoded text at every passage, at the marks and at the ends."""
+    corpus = books_corpus(data_root, ("books_1952-0.txt",))
+    text = corpus.items[0].text
+    assert len(text.encode("utf-8")) > len(text) > 4 * CHAR_MARK_STEP  # not all ASCII
+    build_index(tmp_path / "index", [corpus])
+    (books,) = ReferenceIndex.open(tmp_path / "index").corpora
+    for passage in range(len(books.passages)):
+        _, _, _, start, end = (int(v) for v in books.passages[passage])
+        assert books.passage_text(passage) == text[start:end]
+    assert books._char_marks  # the marks were used
+    step = CHAR_MARK_STEP
+    for start, end in [
+        (0, len(text)),
+        (step - 1, step + 1),
+        (step, 2 * step),
+        (len(text) - 3, len(text)),
+    ]:
+        assert books.item_slice(0, start, end) == text[start:end]
