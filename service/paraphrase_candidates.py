@@ -131,7 +131,7 @@ class StaticSpace(VectorSpace):
         self.sizes = sizes
         self.search_dims = min(search_dims, self.static.dimension)
         self.rescore_k = rescore_k
-        self._buckets: dict[str, dict[int, tuple[faiss.Index, np.ndarray, np.ndarray]]] = {}
+        self._buckets: dict[str, dict[int, tuple[faiss.Index, np.ndarray]]] = {}
 
     def window_vectors(self, docs: Sequence[Document], windows: list[Window]) -> np.ndarray:
         out = np.empty((len(windows), self.static.dimension), dtype=np.float32)
@@ -152,14 +152,15 @@ class StaticSpace(VectorSpace):
         if not is_exact(corpus.static_vectors):  # large: one approximate search
             return super().neighbours(corpus, vectors, sizes, k)
         coarse = np.ascontiguousarray(vectors[:, : self.search_dims])
+        full = flat_rows(corpus.static_vectors)
         out_rows, out_passages, out_scores = [], [], []
-        for size, (bucket, ids, full) in self._bucketed(corpus).items():
+        for size, (bucket, ids) in self._bucketed(corpus).items():
             rows = np.nonzero(sizes == size)[0]
             if len(rows) == 0 or bucket.ntotal == 0:
                 continue
             _, near = search(bucket, coarse[rows], min(self.rescore_k, bucket.ntotal))
             # Rescore on every dimension, then keep the k best above the floor.
-            exact = np.einsum("qd,qkd->qk", vectors[rows], full[near])
+            exact = np.einsum("qd,qkd->qk", vectors[rows], full[ids[near]])
             best = np.argsort(-exact, axis=1)[:, :k]
             exact = np.take_along_axis(exact, best, axis=1)
             near = np.take_along_axis(near, best, axis=1)
@@ -171,22 +172,21 @@ class StaticSpace(VectorSpace):
             return _no_neighbours()
         return np.concatenate(out_rows), np.concatenate(out_passages), np.concatenate(out_scores)
 
-    def _bucketed(
-        self, corpus: CorpusIndex
-    ) -> dict[int, tuple[faiss.Index, np.ndarray, np.ndarray]]:
-        """Per window size: a coarse index of the passages that fit it, their passage numbers
-        and their full vectors (built on first use; the flat index itself is memory-mapped)."""
+    def _bucketed(self, corpus: CorpusIndex) -> dict[int, tuple[faiss.Index, np.ndarray]]:
+        """Per window size: a coarse index of the passages that fit it and their passage
+        numbers (built on first use). Rescoring reads the full vectors from the corpus's flat
+        index, which is memory-mapped: the buckets used to keep a copy of them per window size
+        as well, 1 KB a passage for each size it fits (about 4 KB a passage of GSM8K)."""
         if corpus.name not in self._buckets:
-            vectors = corpus.static_vectors.reconstruct_n(0, corpus.static_vectors.ntotal)
+            vectors = flat_rows(corpus.static_vectors)
             low, high = fit_range(corpus.passage_prose_tokens, self.sizes)
             buckets = {}
             for size in self.sizes:
                 ids = corpus.removals.live(np.nonzero((low <= size) & (size <= high))[0])
                 bucket = faiss.IndexFlatIP(self.search_dims)
-                full = np.ascontiguousarray(vectors[ids])
                 if len(ids):
-                    bucket.add(np.ascontiguousarray(full[:, : self.search_dims]))
-                buckets[size] = (bucket, ids, full)
+                    bucket.add(np.ascontiguousarray(vectors[ids, : self.search_dims]))
+                buckets[size] = (bucket, ids)
             self._buckets[corpus.name] = buckets
         return self._buckets[corpus.name]
 
@@ -249,6 +249,15 @@ def document_windows(
         if not mostly_covered(char_start, char_end, covered):
             windows.append(Window(doc_no, start, end, char_start, char_end, size))
     return windows
+
+
+def flat_rows(index: faiss.Index) -> np.ndarray:
+    """The rows of a flat float index as an array over its own storage (the memory-mapped
+    file, for an index read from disk): no copy. It is valid while the index lives."""
+    flat = faiss.downcast_index(index)
+    if flat.ntotal == 0:
+        return np.empty((0, flat.d), dtype=np.float32)
+    return faiss.rev_swig_ptr(flat.get_xb(), flat.ntotal * flat.d).reshape(flat.ntotal, flat.d)
 
 
 _FITTING: weakref.WeakKeyDictionary[CorpusIndex, dict[tuple[int, ...], np.ndarray]] = (

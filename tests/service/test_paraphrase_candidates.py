@@ -13,7 +13,12 @@ from indexer.store import ReferenceIndex
 from indexer.vector_index import VectorSettings, is_exact
 from service.document import Document
 from service.paraphrase import ParaphraseSettings
-from service.paraphrase_candidates import StaticSpace, document_windows, fitting_sizes
+from service.paraphrase_candidates import (
+    StaticSpace,
+    document_windows,
+    fitting_sizes,
+    flat_rows,
+)
 from tests.conftest import books_corpus
 
 
@@ -50,3 +55,15 @@ def test_windows_no_passage_fits_are_skipped_and_nothing_else_changes(books_ivf,
     for got, want in zip(skipped, every, strict=True):
         assert np.array_equal(got, want)
     assert len(skipped[0]) > 0 and set(sizes[skipped[0]]) <= set(fitting)
+
+
+def test_flat_corpora_are_rescored_from_their_mapped_rows_not_a_copy(small_index):
+    """The exact corpora's buckets hold coarse vectors and passage numbers; the full vectors
+    they are rescored on are the mapped index's own rows."""
+    index = ReferenceIndex.open(small_index)
+    for corpus in index.corpora:
+        assert is_exact(corpus.static_vectors)
+        rows = flat_rows(corpus.static_vectors)
+        assert not rows.flags.owndata
+        whole = corpus.static_vectors.reconstruct_n(0, corpus.static_vectors.ntotal)
+        assert np.array_equal(rows, whole)
