@@ -117,8 +117,8 @@ class PartArrays:
 
     def array(self, name: str) -> np.ndarray:
         """A field by name, as ``StoredPart.array`` reads it from the part's file."""
-        value = getattr(self, name)
-        return np.asarray(value, dtype=np.int64) if name == "without_ngrams" else value
+        counts = self._counts()
+        return counts[name] if name in counts else getattr(self, name)
 
     def save(self, path: Path) -> None:
         with Path(path).open("wb") as handle:

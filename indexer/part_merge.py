@@ -98,8 +98,8 @@ def write_merged_corpus(
         tokens=int(tables.item_stats[:, 0].astype(np.int64).sum()),
         ngrams=int(tables.gram_counts.sum()),
         vector_index=vector_index_kind(index),
-        without_ngrams=sum(int(p.array("without_ngrams")) for p in parts),
-        gram_lengths=tuple(sorted({int(n) for p in parts for n in p.array("gram_lengths")})),
+        without_ngrams=tables.without_ngrams,
+        gram_lengths=tables.gram_lengths,
         files=describe_files(folder),
     )
 
@@ -128,12 +128,17 @@ class _PassageTables:
     term_counts: np.ndarray
     term_stats: np.ndarray
     passage_offsets: np.ndarray  # passage number of each part's first passage, and the total
+    without_ngrams: int
+    gram_lengths: tuple[int, ...]
 
     @classmethod
     def of(cls, parts: Sequence[PartSource]) -> _PassageTables:
         stats, passages, grams, terms, term_stats = [], [], [], [], []
-        items = 0
+        items = without_ngrams = 0
+        gram_lengths: set[int] = set()
         for part in parts:
+            without_ngrams += int(part.array("without_ngrams"))
+            gram_lengths.update(int(n) for n in part.array("gram_lengths"))
             part_passages = part.array("passages")
             passages.append(part_passages + np.array([items, 0, 0, 0, 0], dtype=np.int64))
             part_stats = part.array("item_stats")
@@ -149,6 +154,8 @@ class _PassageTables:
             term_counts=_joined(terms, (0,), np.int32),
             term_stats=_joined(term_stats, (0, 2), np.float32),
             passage_offsets=np.cumsum([0] + [len(p) for p in passages]),
+            without_ngrams=without_ngrams,
+            gram_lengths=tuple(sorted(gram_lengths)),
         )
 
 
@@ -258,25 +265,21 @@ def _filled_vector_index(
     dimension = parts[0].array("vectors").shape[1]
     index = empty_vector_index(total, dimension, settings.vectors)
     if not index.is_trained:
-        index.train(_gathered(parts, passage_offsets, training_rows(total, settings.vectors)))
+        rows = training_rows(total, settings.vectors)
+        index.train(_gathered(parts, passage_offsets, rows, dimension))
     for part in parts:
         index.add(np.ascontiguousarray(part.array("vectors"), dtype=np.float32))
     return index
 
 
 def _gathered(
-    parts: Sequence[PartSource], passage_offsets: np.ndarray, rows: np.ndarray
+    parts: Sequence[PartSource], passage_offsets: np.ndarray, rows: np.ndarray, dimension: int
 ) -> np.ndarray:
     order = np.argsort(rows, kind="stable")
     bounds = np.searchsorted(rows[order], passage_offsets)
-    sample: np.ndarray | None = None
+    sample = np.empty((len(rows), dimension), dtype=np.float32)
     for number, part in enumerate(parts):
         wanted = order[bounds[number] : bounds[number + 1]]
-        if len(wanted) == 0:
-            continue
-        vectors = part.array("vectors")
-        if sample is None:
-            sample = np.empty((len(rows), vectors.shape[1]), dtype=np.float32)
-        sample[wanted] = vectors[rows[wanted] - passage_offsets[number]]
-    assert sample is not None, "an IVF index is only made for a corpus with passages"
+        if len(wanted):
+            sample[wanted] = part.array("vectors")[rows[wanted] - passage_offsets[number]]
     return sample

@@ -131,6 +131,15 @@ def is_exact(index: faiss.Index) -> bool:
     return isinstance(index, faiss.IndexFlat)
 
 
+def flat_rows(index: faiss.Index) -> np.ndarray:
+    """The rows of a flat float index as an array over its own storage (the memory-mapped
+    file, for an index read from disk): no copy. It is valid while the index lives."""
+    flat = faiss.downcast_index(index)
+    if flat.ntotal == 0:
+        return np.empty((0, flat.d), dtype=np.float32)
+    return faiss.rev_swig_ptr(flat.get_xb(), flat.ntotal * flat.d).reshape(flat.ntotal, flat.d)
+
+
 # Up to this many query vectors are searched on one thread. A scan sends a few windows at a time,
 # and waking FAISS's OpenMP team for them cost more than the search itself; its threads then
 # spun on the two cores torch was about to use (2 KB pages, both tiers: p50 12 -> 9 ms, p99

@@ -23,7 +23,7 @@ import numpy as np
 from indexer.embedding import Embedder
 from indexer.normalize import TextMode
 from indexer.store import CorpusIndex, ReferenceIndex
-from indexer.vector_index import build_vector_index, is_exact, search
+from indexer.vector_index import build_vector_index, flat_rows, is_exact, search
 from service.document import Document
 
 
@@ -249,15 +249,6 @@ def document_windows(
         if not mostly_covered(char_start, char_end, covered):
             windows.append(Window(doc_no, start, end, char_start, char_end, size))
     return windows
-
-
-def flat_rows(index: faiss.Index) -> np.ndarray:
-    """The rows of a flat float index as an array over its own storage (the memory-mapped
-    file, for an index read from disk): no copy. It is valid while the index lives."""
-    flat = faiss.downcast_index(index)
-    if flat.ntotal == 0:
-        return np.empty((0, flat.d), dtype=np.float32)
-    return faiss.rev_swig_ptr(flat.get_xb(), flat.ntotal * flat.d).reshape(flat.ntotal, flat.d)
 
 
 _FITTING: weakref.WeakKeyDictionary[CorpusIndex, dict[tuple[int, ...], np.ndarray]] = (

@@ -10,14 +10,13 @@ import pytest
 from indexer.build import build_index
 from indexer.manifest import IndexSettings
 from indexer.store import ReferenceIndex
-from indexer.vector_index import VectorSettings, is_exact
+from indexer.vector_index import VectorSettings, flat_rows, is_exact
 from service.document import Document
 from service.paraphrase import ParaphraseSettings
 from service.paraphrase_candidates import (
     StaticSpace,
     document_windows,
     fitting_sizes,
-    flat_rows,
 )
 from tests.conftest import books_corpus
 
