@@ -32,6 +32,7 @@ worker process starts in milliseconds and shares pages with its siblings.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
@@ -56,8 +57,11 @@ from indexer.vector_index import read_vector_index
 
 CORPORA_DIR = "corpora"
 STATIC_VECTORS = "static.faiss"
-# Characters between two recorded byte offsets of a long item (``CorpusIndex.item_slice``).
-CHAR_MARK_STEP = 4096
+# Items above this many bytes are sliced without decoding them whole (``CorpusIndex.item_slice``).
+SLICED_ITEM_BYTES = 8192
+# Long items whose continuation-byte table a corpus keeps (most are a few KB: books are mostly
+# ASCII).
+SHIFT_CACHE_ITEMS = 256
 # In a corpus folder that an unfinished change is adding or taking away: the manifest alone
 # says whether it is part of the index (``indexer.index_change``).
 CHANGE_MARKER = ".change-in-progress"
@@ -118,7 +122,7 @@ class CorpusIndex:
         self.stem_tokens = stats[:, 4].astype(np.int64)
         self.settings = manifest.settings
         self._stem_mass: dict[int, float] = {}
-        self._char_marks: dict[int, np.ndarray] = {}
+        self._shifts: OrderedDict[int, np.ndarray] = OrderedDict()
         self._rows: dict[str, int] | None = None
         # Per-passage tables grow with the index: memory-mapped like the postings, so that
         # every scanner of a machine shares one copy in the page cache (np.asarray: a plain
@@ -176,28 +180,51 @@ class CorpusIndex:
         return self.item_slice(item, char_start, char_end)
 
     def item_slice(self, item: int, char_start: int, char_end: int) -> str:
-        """``item_text(item)[char_start:char_end]``, decoding only around it in a long item.
+        """``item_text(item)[char_start:char_end]`` (offsets from 0), decoding only that piece.
 
-        Decoding a whole book for each of its passages a scan reads was 8% of a both-tier
-        scan's CPU at 10x the books (2 ms a passage). The first passage read of an item
-        records the byte offset of every ``CHAR_MARK_STEP``-th character (4 bytes per mark),
-        and later reads decode from the mark before the passage to the one after it.
+        Decoding a whole book for each of its passages a scan reads cost 1-2 ms a passage, and
+        an index that holds a work in many editions or copies decodes each of them for a page
+        that quotes it. A character's byte offset is its index plus the UTF-8 continuation
+        bytes before it; those are found with one numpy pass over the item's bytes, with no
+        decoding (``_continuation_shifts``).
         """
         start, end = int(self._text_offsets[item]), int(self._text_offsets[item + 1])
-        if end - start <= 2 * CHAR_MARK_STEP:
+        if end - start <= SLICED_ITEM_BYTES:
             return self.item_text(item)[char_start:char_end]
-        marks = self._char_marks.get(item)
-        if marks is None:
-            text = self.item_text(item)
-            steps = range(0, len(text), CHAR_MARK_STEP)
-            sizes = [len(text[at : at + CHAR_MARK_STEP].encode("utf-8")) for at in steps]
-            marks = self._char_marks[item] = np.cumsum([0, *sizes], dtype=np.int64).astype(np.int32)
-            return text[char_start:char_end]
-        first = char_start // CHAR_MARK_STEP
-        last = min(-(-char_end // CHAR_MARK_STEP), len(marks) - 1)
-        piece = bytes(self._text_blob[start + int(marks[first]) : start + int(marks[last])])
-        offset = first * CHAR_MARK_STEP
-        return piece.decode("utf-8")[char_start - offset : char_end - offset]
+        if char_end <= char_start:
+            return ""
+        shifts = self._continuation_shifts(item, start, end)
+        first, last = (
+            min(end, start + char + int(np.searchsorted(shifts, char, side="right")))
+            for char in (char_start, char_end)
+        )
+        return bytes(self._text_blob[first:last]).decode("utf-8")
+
+    def item_length(self, item: int) -> int:
+        """``len(item_text(item))`` without decoding a long item."""
+        start, end = int(self._text_offsets[item]), int(self._text_offsets[item + 1])
+        if end - start <= SLICED_ITEM_BYTES:
+            return len(self.item_text(item))
+        return end - start - len(self._continuation_shifts(item, start, end))
+
+    def _continuation_shifts(self, item: int, start: int, end: int) -> np.ndarray:
+        """For the item's j-th UTF-8 continuation byte at offset b_j: b_j - j, ascending.
+
+        The character that byte belongs to is number b_j - j - 1 (b_j - j lead bytes come
+        before it), so character c starts after exactly the continuation bytes whose value is
+        at most c: ``searchsorted(shifts, c, side="right")`` of them.
+        """
+        shifts = self._shifts.get(item)
+        if shifts is None:
+            data = np.asarray(self._text_blob[start:end])
+            continuation = np.flatnonzero((data & 0xC0) == 0x80)
+            shifts = continuation - np.arange(len(continuation))
+            self._shifts[item] = shifts
+            if len(self._shifts) > SHIFT_CACHE_ITEMS:
+                self._shifts.popitem(last=False)
+        else:
+            self._shifts.move_to_end(item)
+        return shifts
 
     def stem_mass(self, item: int) -> float:
         """Rare-term mass of the item's stem (its question without the options), worked out

@@ -399,13 +399,15 @@ class ParaphraseMatcher:
         view = self._references.get(key)
         if view is None:
             item, _, _, char_start, char_end = (int(v) for v in corpus.passages[passage])
-            item_text = corpus.item_text(item)
+            # A program's whole item is read (its shape and examples); prose needs its length.
+            code = corpus.record.mode is TextMode.CODE
             view = ReferenceView.of(
-                item_text[char_start:char_end],
+                corpus.item_slice(item, char_start, char_end),
                 corpus.record.mode,
                 self.index.manifest.settings,
                 char_start,
-                item_text=item_text,
+                item_text=corpus.item_text(item) if code else None,
+                item_chars=None if code else corpus.item_length(item),
             )
             self._references[key] = view
             if len(self._references) > 8192:

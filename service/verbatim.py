@@ -104,7 +104,6 @@ class VerbatimMatcher:
         self.policy = policy
         self.settings = settings or VerbatimSettings()
         self._passage_cache: OrderedDict[tuple[str, int], _PassageText] = OrderedDict()
-        self._text_cache: OrderedDict[tuple[str, int], str] = OrderedDict()
         self._cache_size = cache_size
         self._presence_filters: dict[str, PresenceFilter] = {}
         self.term_settings = index.manifest.settings.terms
@@ -282,16 +281,6 @@ class VerbatimMatcher:
             return None
         return _Aligned(doc_first, doc_end, ref_first, ref_end, similarity, mass)
 
-    def _item_text(self, corpus: CorpusIndex, item: int) -> str:
-        key = (corpus.name, item)
-        text = self._text_cache.get(key)
-        if text is None:
-            text = corpus.item_text(item)
-            self._text_cache[key] = text
-            if len(self._text_cache) > 64:
-                self._text_cache.popitem(last=False)
-        return text
-
     def _passage_text(self, corpus: CorpusIndex, passage: int) -> _PassageText:
         key = (corpus.name, passage)
         cached = self._passage_cache.get(key)
@@ -299,9 +288,9 @@ class VerbatimMatcher:
             self._passage_cache.move_to_end(key)
             return cached
         item, _, _, char_start, char_end = (int(v) for v in corpus.passages[passage])
-        text = self._item_text(corpus, item)
+        text = corpus.item_slice(item, char_start, char_end)
         settings = self.index.manifest.settings
-        tokens = tokenize(text[char_start:char_end], corpus.record.mode, settings.normalization)
+        tokens = tokenize(text, corpus.record.mode, settings.normalization)
         tokens = tokens.shifted(char_start)
         gram_length = _passage_gram_length(corpus, len(tokens))
         grams = (
@@ -310,8 +299,7 @@ class VerbatimMatcher:
             else np.empty(0, dtype=np.uint64)
         )
         quoted = tuple(
-            (char_start + m.start(), char_start + m.end())
-            for m in _QUOTED.finditer(text, char_start, char_end)
+            (char_start + m.start(), char_start + m.end()) for m in _QUOTED.finditer(text)
         )
         entry = _PassageText(tokens, grams, gram_length, quoted)
         self._passage_cache[key] = entry

@@ -101,8 +101,10 @@ class ReferenceView:
         settings: IndexSettings,
         char_start: int = 0,
         item_text: str | None = None,
+        item_chars: int | None = None,
     ) -> ReferenceView:
-        """``item_text``: the whole item the passage belongs to (used for code)."""
+        """``item_text``: the whole item the passage belongs to (used for code); else
+        ``item_chars``, its length (the passage's when neither is given)."""
         prose = tokenize(text, TextMode.PROSE, settings.normalization)
         mode = TextMode(mode)
         code = mode is TextMode.CODE
@@ -117,7 +119,7 @@ class ReferenceView:
             mode,
             item_shape(item_text) if code else "",
             tuple((v, term_weight(v, settings.terms)) for v in sorted(values)),
-            len(item_text),
+            len(item_text) if item_chars is None else item_chars,
         )
 
     @property

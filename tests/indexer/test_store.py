@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import mmap
+import random
 
 import numpy as np
 
 from indexer.build import build_index
-from indexer.store import CHAR_MARK_STEP, ReferenceIndex
+from indexer.corpus import Corpus, CorpusKind, ReferenceItem
+from indexer.store import SLICED_ITEM_BYTES, ReferenceIndex
 from tests.conftest import books_corpus
 
 # Every per-posting and per-passage table of a corpus, and its texts.
@@ -46,22 +48,41 @@ def test_growing_tables_are_memory_mapped_plain_arrays(small_index):
 
 
 def test_a_long_items_passages_are_decoded_alone_and_read_the_same(tmp_path, data_root):
-    """Books hold characters of 2 and 3 bytes; a slice read from the byte marks equals the
-    slice of the whole decoded text at every passage, at the marks and at the ends."""
+    """Books hold characters of 2 and 3 bytes; a slice read from the continuation-byte table
+    equals the slice of the whole decoded text at every passage, around every multi-byte
+    character and at the ends."""
     corpus = books_corpus(data_root, ("books_1952-0.txt",))
     text = corpus.items[0].text
-    assert len(text.encode("utf-8")) > len(text) > 4 * CHAR_MARK_STEP  # not all ASCII
+    assert len(text.encode("utf-8")) > len(text) > 3 * SLICED_ITEM_BYTES  # not all ASCII
     build_index(tmp_path / "index", [corpus])
     (books,) = ReferenceIndex.open(tmp_path / "index").corpora
     for passage in range(len(books.passages)):
         _, _, _, start, end = (int(v) for v in books.passages[passage])
         assert books.passage_text(passage) == text[start:end]
-    assert books._char_marks  # the marks were used
-    step = CHAR_MARK_STEP
-    for start, end in [
-        (0, len(text)),
-        (step - 1, step + 1),
-        (step, 2 * step),
-        (len(text) - 3, len(text)),
-    ]:
-        assert books.item_slice(0, start, end) == text[start:end]
+    assert books._shifts  # the long item was sliced, not decoded whole
+    assert books.item_length(0) == len(text)
+    wide = [at for at, char in enumerate(text) if ord(char) > 127]
+    assert len(wide) > 10
+    edges = [(at + step, at + step + width) for at in wide for step in (-1, 0, 1) for width in (1, 5)]
+    for start, end in [(0, len(text)), (len(text) - 3, len(text)), (5, 5), (9, 3), *edges]:
+        assert books.item_slice(0, start, end) == text[start:end], (start, end)
+    assert books.item_slice(0, len(text) - 2, len(text) + 40) == text[len(text) - 2 :]
+
+
+def test_slices_of_an_item_with_characters_of_every_utf8_width(tmp_path, data_root):
+    """A real book's text with 2-, 3- and 4-byte characters (accents, CJK, emoji) written in
+    at random places: every slice equals the decoded text's, whatever width surrounds it."""
+    book = books_corpus(data_root, ("books_1952-0.txt",)).items[0]
+    rng = random.Random(7)
+    pieces = list(book.text[:40_000])
+    for at in sorted(rng.sample(range(len(pieces)), 600)):
+        pieces[at] = rng.choice(["é", "ß", "中", "文", "😀", "𝄞", "€"])
+    text = "".join(pieces)
+    corpus = Corpus("mixed", CorpusKind.COPYRIGHT, [ReferenceItem("mixed-1", text)])
+    build_index(tmp_path / "index", [corpus])
+    (mixed,) = ReferenceIndex.open(tmp_path / "index").corpora
+    assert mixed.item_length(0) == len(text) == len(mixed.item_text(0))
+    for _ in range(2000):
+        start = rng.randrange(len(text) + 2)
+        end = start + rng.randrange(0, 300)
+        assert mixed.item_slice(0, start, end) == text[start:end], (start, end)
