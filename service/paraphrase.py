@@ -326,26 +326,31 @@ class ParaphraseMatcher:
     ) -> None:
         """The best unaccepted pairs of each document with no accepted one, for people.
 
-        ``candidates`` (with their window signals) are best static cosine first per document;
-        ``scored`` holds the pairs already verified, by candidate. Those ruled out before the
-        transformer ran are aligned and embedded now, only for these few, so a reviewer sees
-        real cosines and the probability that fell short.
+        The pairs the verifier already scored come first, highest probability first: on a long
+        page the first candidates by static cosine are often a book's passages the transformer
+        ruled out, while the item that fell just short sits further down. ``candidates``
+        (with their window signals) are best static cosine first per document; ``scored``
+        holds the verified pairs by candidate. Places left are filled from the candidates
+        ruled out before the transformer ran, aligned and embedded now, only for these few, so
+        a reviewer sees real cosines and the probability that fell short.
         """
-        chosen: list[_Pair] = []
-        taken: dict[int, int] = {}
+        chosen: dict[int, list[_Pair]] = {}
+        for pair in sorted(scored.values(), key=lambda p: -(p.probability or 0.0)):
+            if not results[pair.doc] and len(chosen.setdefault(pair.doc, [])) < count:
+                chosen[pair.doc].append(pair)
         for candidate, signal in zip(candidates, signals, strict=True):
             doc = candidate.window.doc
-            if results[doc] or taken.get(doc, 0) >= count:
+            if results[doc] or len(chosen.setdefault(doc, [])) >= count:
                 continue
-            taken[doc] = taken.get(doc, 0) + 1
-            pair = scored.get(id(candidate))
-            if pair is None:
-                pair = self._pair(docs, candidate, signal)
-                self._add_transformer_cosines(docs, [pair])
-                pair.probability = self.verifier.probability(pair.features)
-            chosen.append(pair)
-        for pair in sorted(chosen, key=lambda p: -(p.probability or 0.0)):
-            misses[pair.doc].append(self._near_miss(docs[pair.doc], pair))
+            if id(candidate) in scored:
+                continue
+            pair = self._pair(docs, candidate, signal)
+            self._add_transformer_cosines(docs, [pair])
+            pair.probability = self.verifier.probability(pair.features)
+            chosen[doc].append(pair)
+        for doc, pairs in chosen.items():
+            for pair in sorted(pairs, key=lambda p: -(p.probability or 0.0)):
+                misses[doc].append(self._near_miss(docs[doc], pair))
 
     def _near_miss(self, doc: Document, pair: _Pair) -> NearMiss:
         corpus, passage = pair.candidate.corpus, pair.candidate.passage

@@ -162,6 +162,11 @@ def test_near_misses_show_the_best_unaccepted_pairs_with_their_threshold(
     assert misses and len(misses) <= 3
     top = misses[0]
     assert top.probability is not None and top.probability < top.threshold
+    # The best pairs by the verifier come first, and the alluded item is the one that came
+    # closest (not whichever candidate had the best static cosine).
+    probabilities = [m.probability for m in misses]
+    assert probabilities == sorted(probabilities, reverse=True)
+    assert (top.corpus, top.ref_id) == (small_corpora[0].name, item.id)
     assert top.cosine is not None and -1 <= top.cosine <= 1 and top.static_cosine > 0
     assert "near_misses" in result.to_dict()
     plain = Scanner.load(small_index, embedder=embedder).scan(doc)
