@@ -63,7 +63,9 @@ def test_a_long_items_passages_are_decoded_alone_and_read_the_same(tmp_path, dat
     assert books.item_length(0) == len(text)
     wide = [at for at, char in enumerate(text) if ord(char) > 127]
     assert len(wide) > 10
-    edges = [(at + step, at + step + width) for at in wide for step in (-1, 0, 1) for width in (1, 5)]
+    edges = [
+        (at + step, at + step + width) for at in wide for step in (-1, 0, 1) for width in (1, 5)
+    ]
     for start, end in [(0, len(text)), (len(text) - 3, len(text)), (5, 5), (9, 3), *edges]:
         assert books.item_slice(0, start, end) == text[start:end], (start, end)
     assert books.item_slice(0, len(text) - 2, len(text) + 40) == text[len(text) - 2 :]
