@@ -460,22 +460,71 @@ def page_term_fractions(
     present = weights > 0
     terms, first = np.unique(doc.token_hashes(TextMode.PROSE)[present], return_index=True)
     low, counts = posting_ranges(table, terms)
-    rows = posting_rows(low, counts)
-    if len(rows) == 0:
-        return out
-    # A term's weight depends on the word alone, so the page's weight is the passage's. A
-    # passage taken down holds nothing (its postings count for no passage).
-    owners = np.asarray(corpus.term_passages[rows], dtype=np.int64)
-    held = np.repeat(weights[present][first], counts) * corpus.removals.live_mask(owners)
-    # Rows are matched to the few passages asked for by a binary search in them: sorting the
-    # rows instead (np.unique) cost most of a page's time on a large index, whose common
-    # rare terms have postings in thousands of passages.
+    term_weights = weights[present][first]
     asked = np.unique(wanted)
-    at = np.minimum(np.searchsorted(asked, owners), len(asked) - 1)
-    hit = asked[at] == owners
-    mass = np.bincount(at[hit], weights=held[hit], minlength=len(asked))
+    # A term held by many more passages than are asked about is looked up per asked passage
+    # (``_held_by``); the rest by reading its posting rows.
+    wide = counts > WIDE_TERM_FACTOR * len(asked)
+    mass = _held_by(corpus, low[wide], counts[wide], term_weights[wide], asked)
+    counts = np.where(wide, 0, counts)
+    rows = posting_rows(low, counts)
+    if len(rows):
+        # A term's weight depends on the word alone, so the page's weight is the passage's. A
+        # passage taken down holds nothing (its postings count for no passage).
+        owners = np.asarray(corpus.term_passages[rows], dtype=np.int64)
+        held = np.repeat(term_weights, counts) * corpus.removals.live_mask(owners)
+        # Rows are matched to the few passages asked for by a binary search in them: sorting
+        # the rows instead (np.unique) cost most of a page's time on a large index, whose
+        # common rare terms have postings in thousands of passages.
+        at = np.minimum(np.searchsorted(asked, owners), len(asked) - 1)
+        hit = asked[at] == owners
+        mass += np.bincount(at[hit], weights=held[hit], minlength=len(asked))
     out = mass[np.searchsorted(asked, wanted)]
     return out / np.maximum(corpus.passage_term_mass[wanted], 1e-6)
+
+
+# A term is looked up per asked passage when it has more postings than this many per passage
+# asked: its rows would cost more to read than a binary search per passage.
+WIDE_TERM_FACTOR = 16
+
+
+def _held_by(
+    corpus: CorpusIndex,
+    low: np.ndarray,
+    counts: np.ndarray,
+    weights: np.ndarray,
+    asked: np.ndarray,
+) -> np.ndarray:
+    """Per passage of ``asked`` (sorted), the weight of the terms (posting ranges ``low``,
+    ``counts``) it holds, found by a binary search for it in each term's range.
+
+    A term's postings are sorted by passage and name each passage once (a passage's terms are
+    distinct), so one search per (term, passage) says whether it holds it. In an index that
+    holds a work many times, a page's rare terms have postings in every copy: reading them all
+    cost most of a both-tier scan at 100x the books (``benchmarks/index_scale.py``).
+    """
+    mass = np.zeros(len(asked), dtype=np.float64)
+    if not len(low):
+        return mass
+    passages = np.asarray(corpus.term_passages)
+    start = np.repeat(low, len(asked))
+    end = start + np.repeat(counts, len(asked))
+    target = np.tile(asked, len(low))
+    lo, hi = start.copy(), end.copy()
+    while True:
+        open_ = lo < hi
+        if not open_.any():
+            break
+        mid = (lo + hi) // 2
+        below = np.zeros(len(lo), dtype=bool)
+        below[open_] = passages[mid[open_]] < target[open_]
+        lo = np.where(open_ & below, mid + 1, lo)
+        hi = np.where(open_ & ~below, mid, hi)
+    found = lo < end
+    found[found] = passages[lo[found]] == target[found]
+    held = np.repeat(weights, len(asked)) * corpus.removals.live_mask(target)
+    np.add.at(mass, np.flatnonzero(found) % len(asked), held[found])
+    return mass
 
 
 class _WindowFacts:

@@ -14,6 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from indexer.build import add_corpora, build_index
@@ -185,6 +186,9 @@ def test_removed_items_are_never_reported_by_any_tier_and_the_others_still_are(
     # Rare-term postings: the page holds all of the removed item's terms, and none count.
     own = corpus.passages[:, 0] == removed_item
     assert own.any() and (page_term_fractions(doc, corpus)[own] == 0).all()
+    with pytest.MonkeyPatch.context() as patch:  # and when every term is searched per passage
+        patch.setattr("service.paraphrase.WIDE_TERM_FACTOR", 0)
+        assert (page_term_fractions(doc, corpus, np.flatnonzero(own)) == 0).all()
     kept_doc = Document(pages["kept verbatim"], index.manifest.settings)
     kept_own = corpus.passages[:, 0] == corpus.ids.index(kept)
     assert (page_term_fractions(kept_doc, corpus)[kept_own] > 0.9).all()

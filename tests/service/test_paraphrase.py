@@ -295,3 +295,25 @@ def test_page_term_fractions_of_some_passages_are_theirs_of_all(scanner, small_c
         some = np.r_[np.flatnonzero(every)[:50], np.flatnonzero(every == 0)[:50], 0]
         assert np.array_equal(page_term_fractions(doc, corpus, some), every[some])
     assert page_term_fractions(doc, scanner.index.corpora[0]).max() > 0.5
+
+
+def test_page_term_fractions_by_search_per_passage_equal_reading_every_row(
+    scanner, small_corpora, web_docs, monkeypatch
+):
+    """A term with many postings is looked up per asked passage instead of reading its rows
+    (``_held_by``): every term one way, then the other, give the same shares."""
+    import service.paraphrase as paraphrase
+    from service.document import Document
+
+    settings = scanner.index.manifest.settings
+    text = web_docs[7] + "\n" + _question(small_corpora[0].items[5]) + "\n" + web_docs[8]
+    doc = Document(text, settings)
+    for corpus in scanner.index.corpora:
+        every = paraphrase.page_term_fractions(doc, corpus)
+        asked = np.r_[np.flatnonzero(every)[:40], np.flatnonzero(every == 0)[:40], 0, 0]
+        monkeypatch.setattr(paraphrase, "WIDE_TERM_FACTOR", 0)  # every term searched
+        searched = paraphrase.page_term_fractions(doc, corpus, asked)
+        monkeypatch.setattr(paraphrase, "WIDE_TERM_FACTOR", 10**12)  # every row read
+        read = paraphrase.page_term_fractions(doc, corpus, asked)
+        assert np.allclose(searched, read, rtol=1e-12, atol=0) and np.allclose(read, every[asked])
+    assert (every > 0).any()
