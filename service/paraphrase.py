@@ -404,15 +404,22 @@ class ParaphraseMatcher:
         view = self._references.get(key)
         if view is None:
             item, _, _, char_start, char_end = (int(v) for v in corpus.passages[passage])
-            # A program's whole item is read (its shape and examples); prose needs its length.
-            code = corpus.record.mode is TextMode.CODE
+            # A program's whole item is read (its shape and examples); prose needs only its
+            # passage and the item's length, which a long book gives without decoding it.
+            if corpus.record.mode is TextMode.CODE:
+                item_text: str | None = corpus.item_text(item)
+                text, item_chars = item_text[char_start:char_end], None
+            else:
+                item_text = None
+                text = corpus.item_slice(item, char_start, char_end)
+                item_chars = corpus.item_length(item)
             view = ReferenceView.of(
-                corpus.item_slice(item, char_start, char_end),
+                text,
                 corpus.record.mode,
                 self.index.manifest.settings,
                 char_start,
-                item_text=corpus.item_text(item) if code else None,
-                item_chars=None if code else corpus.item_length(item),
+                item_text=item_text,
+                item_chars=item_chars,
             )
             self._references[key] = view
             if len(self._references) > 8192:
@@ -496,35 +503,22 @@ def _held_by(
     asked: np.ndarray,
 ) -> np.ndarray:
     """Per passage of ``asked`` (sorted), the weight of the terms (posting ranges ``low``,
-    ``counts``) it holds, found by a binary search for it in each term's range.
+    ``counts``) it holds, found by a binary search for the asked passages in each term's range.
 
     A term's postings are sorted by passage and name each passage once (a passage's terms are
     distinct), so one search per (term, passage) says whether it holds it. In an index that
     holds a work many times, a page's rare terms have postings in every copy: reading them all
-    cost most of a both-tier scan at 100x the books (``benchmarks/index_scale.py``).
+    cost most of a both-tier scan at 100x the books (``benchmarks/index_scale.py``). The terms
+    searched are the few with many postings, so a loop over them is short.
     """
     mass = np.zeros(len(asked), dtype=np.float64)
-    if not len(low):
-        return mass
     passages = np.asarray(corpus.term_passages)
-    start = np.repeat(low, len(asked))
-    end = start + np.repeat(counts, len(asked))
-    target = np.tile(asked, len(low))
-    lo, hi = start.copy(), end.copy()
-    while True:
-        open_ = lo < hi
-        if not open_.any():
-            break
-        mid = (lo + hi) // 2
-        below = np.zeros(len(lo), dtype=bool)
-        below[open_] = passages[mid[open_]] < target[open_]
-        lo = np.where(open_ & below, mid + 1, lo)
-        hi = np.where(open_ & ~below, mid, hi)
-    found = lo < end
-    found[found] = passages[lo[found]] == target[found]
-    held = np.repeat(weights, len(asked)) * corpus.removals.live_mask(target)
-    np.add.at(mass, np.flatnonzero(found) % len(asked), held[found])
-    return mass
+    for start, count, weight in zip(low.tolist(), counts.tolist(), weights.tolist(), strict=True):
+        holders = passages[start : start + count]
+        at = np.minimum(np.searchsorted(holders, asked), count - 1)
+        mass += weight * (holders[at] == asked)
+    # A passage taken down holds nothing (its postings count for no passage).
+    return mass * corpus.removals.live_mask(asked)
 
 
 class _WindowFacts:
