@@ -28,6 +28,7 @@ from service.paraphrase_candidates import (
     document_windows,
     find_candidates,
 )
+from service.paraphrase_rivals import SpanOwner, nearest_other_passages, rival_margin
 from service.policy import Policy
 from service.results import Evidence, Method, NearMiss
 from service.scoring import ItemEvidence
@@ -66,7 +67,7 @@ class ParaphraseSettings:
 
 
 # Embedding-derived signals set to their best value to ask "could this pair pass at all?".
-_OPTIMISTIC = {"cosine": 1.0, "span_cosine": 1.0}
+_OPTIMISTIC = {"cosine": 1.0, "span_cosine": 1.0, "rival_margin": 1.0}
 
 
 @dataclass
@@ -270,7 +271,8 @@ class ParaphraseMatcher:
         return [p for p, b in zip(pairs, bound, strict=True) if self._passable(b, p.candidate)]
 
     def _add_transformer_cosines(self, docs: list[Document], pairs: list[_Pair]) -> None:
-        """The window's and the aligned span's transformer cosine to the passage.
+        """The window's and the aligned span's transformer cosine to the passage, and how much
+        closer the span is to it than to the nearest other items (``paraphrase_rivals``).
 
         The window's is diluted by the page around a short reworded item; the span's is not.
         """
@@ -278,36 +280,48 @@ class ParaphraseMatcher:
             return
         texts: dict[str, int] = {}
         rows = []
+        owners = []
         for pair in pairs:
             doc = docs[pair.doc]
             window = pair.candidate.window
             start, end = doc.tokens(TextMode.PROSE).char_span(*pair.span)
             for text in (doc.text[window.char_start : window.char_end], doc.text[start:end]):
                 rows.append(texts.setdefault(text, len(texts)))
+            corpus = pair.candidate.corpus
+            item = int(corpus.passages[pair.candidate.passage, 0])
+            owners.append(SpanOwner(doc.text, start, end, corpus.name, item))
         vectors = self.embedder.encode(list(texts))
         self.windows_embedded += len(texts)
         self.pairs_embedded += len(pairs)
-        passage_vectors = self._passage_vectors_of(pairs)
+        own = self._vectors_of([(p.candidate.corpus, p.candidate.passage) for p in pairs])
+        rivals = nearest_other_passages(self.index, owners)
+        rival_vectors = self._vectors_of([key for per_pair in rivals for key in per_pair])
+        at = 0
         for n, pair in enumerate(pairs):
-            passage = passage_vectors[n]
-            pair.features["cosine"] = float(vectors[rows[2 * n]] @ passage)
-            pair.features["span_cosine"] = float(vectors[rows[2 * n + 1]] @ passage)
+            span_vector = vectors[rows[2 * n + 1]]
+            pair.features["cosine"] = float(vectors[rows[2 * n]] @ own[n])
+            pair.features["span_cosine"] = float(span_vector @ own[n])
+            theirs = np.asarray(rival_vectors[at : at + len(rivals[n])]).reshape(-1, len(own[n]))
+            at += len(rivals[n])
+            pair.features["rival_margin"] = rival_margin(
+                span_vector, pair.features["span_cosine"], theirs
+            )
 
-    def _passage_vectors_of(self, pairs: list[_Pair]) -> list[np.ndarray]:
-        """Transformer vectors of the pairs' passages, embedded on first use and kept (LRU)."""
-        keys = [(p.candidate.corpus.name, p.candidate.passage) for p in pairs]
-        missing = {
-            k: p.reference.text
-            for k, p in zip(keys, pairs, strict=True)
-            if k not in self._passage_vectors
-        }
+    def _vectors_of(self, keys: list[tuple[CorpusIndex, int]]) -> list[np.ndarray]:
+        """Transformer vectors of these passages, embedded on first use and kept (LRU)."""
+        missing: dict[tuple[str, int], str] = {}
+        for corpus, passage in keys:
+            key = (corpus.name, passage)
+            if key not in self._passage_vectors and key not in missing:
+                missing[key] = self._reference(corpus, passage).text
         if missing:
             for key, vector in zip(
                 missing, self.embedder.encode(list(missing.values())), strict=True
             ):
                 self._passage_vectors[key] = vector
         out = []
-        for key in keys:
+        for corpus, passage in keys:
+            key = (corpus.name, passage)
             self._passage_vectors.move_to_end(key)
             out.append(self._passage_vectors[key])
         while len(self._passage_vectors) > PASSAGE_CACHE:

@@ -73,6 +73,7 @@ FEATURES = (
     "is_code",
     "entity_recall",
     "has_entities",
+    "rival_margin",
 )
 
 
@@ -348,6 +349,7 @@ BEST_POSSIBLE = {
     "code_structure": 1.0,
     "item_structure": 1.0,
     "example_mass": 1.0,
+    "rival_margin": 1.0,
 }
 # A prose passage's code signals are known before alignment: it has no code shape.
 _PROSE_KNOWN = {"code_structure": 0.0, "item_structure": 0.0}
@@ -520,8 +522,10 @@ def pair_features(
     )
     features = {
         "cosine": cosine,
-        # Filled in by the paraphrase tier, which embeds the aligned span (in batches).
+        # Filled in by the paraphrase tier, which embeds the aligned span (in batches), and
+        # compares it with the nearest other items (``paraphrase_rivals``; none here).
         "span_cosine": cosine,
+        "rival_margin": cosine,
         "cosine_margin": cosine_margin,
         **signals.as_dict(),
         "number_extra": number_extra,
@@ -574,6 +578,7 @@ MONOTONE = {
     "item_structure": 1,
     "example_mass": 1,
     "entity_recall": 1,
+    "rival_margin": 1,
 }
 
 

@@ -43,6 +43,7 @@ from reference_corpora.suite import (
     handwritten_suite,
     training_suite,
 )
+from service.paraphrase_rivals import rival_margin
 from service.verifier import (
     FEATURES,
     MODEL_RESOURCE,
@@ -146,6 +147,8 @@ def sentence_pairs(embedder, settings, root: Path, limit: int, seed: int) -> lis
             rows.append((row[5], row[6], int(score >= 4.4), "stsb"))
     first_vectors = embedder.encode([r[0] for r in rows])
     second_vectors = embedder.encode([r[1] for r in rows])
+    # A sentence's rivals are the other pairs' first sentences: references around it, as the
+    # index's other items are around a page's span.
     examples = []
     for number, ((first, second, label, source), a, b) in enumerate(
         zip(rows, first_vectors, second_vectors, strict=True)
@@ -157,6 +160,8 @@ def sentence_pairs(embedder, settings, root: Path, limit: int, seed: int) -> lis
         features, _ = pair_features(
             window, second, 0, len(window), ref, float(a @ b), settings.terms
         )
+        rivals = np.delete(first_vectors, number, axis=0)
+        features["rival_margin"] = rival_margin(b, float(a @ b), rivals)
         examples.append(Example(features, label, source, f"{source}-{number}"))
     return examples
 
