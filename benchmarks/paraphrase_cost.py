@@ -5,7 +5,9 @@ shard-scan benchmark's index (built by ``benchmarks.shard_scan`` on first use), 
 the shard engine and the API give them, and times each stage of ``service.paraphrase`` by
 wrapping it. Stages nest: ``find_candidates`` holds ``neighbours`` (the FAISS searches and
 rescoring), ``window_vectors`` (static embedding) and ``cosine_margins``; ``_signals`` and
-``_window_sieve`` hold ``_reference`` (reference passages prepared on first use).
+``_window_sieve`` hold ``_reference`` (reference passages prepared on first use);
+``_add_transformer_cosines`` holds ``nearest_other_passages`` (the rivals' static search) and
+``_vectors_of`` (passages embedded on first use).
 
     python -m benchmarks.paraphrase_cost                  # batches of 16 (shard scan)
     python -m benchmarks.paraphrase_cost --batch 1        # one page per call (API)
@@ -33,6 +35,7 @@ from service.verbatim import VerbatimMatcher
 STAGES: list[tuple[object, str]] = [
     (paraphrase, "find_candidates"),
     (paraphrase, "document_windows"),
+    (paraphrase, "nearest_other_passages"),
     (candidates.StaticSpace, "window_vectors"),
     (candidates.StaticSpace, "neighbours"),
     (candidates, "cosine_margins"),
@@ -46,6 +49,7 @@ STAGES: list[tuple[object, str]] = [
             "_pair",
             "_could_pass",
             "_add_transformer_cosines",
+            "_vectors_of",
         )
     ],
     (VerbatimMatcher, "find"),

@@ -38,6 +38,7 @@ from service.verifier import (
     Verifier,
     WindowSignals,
     WindowView,
+    item_structure,
     optimistic,
     pair_features,
     window_bounds,
@@ -55,7 +56,8 @@ class ParaphraseSettings:
     # Static cosine below which a pair is not a candidate (and the floor of the margins).
     min_static_cosine: float = 0.5
     # Most candidates a document sends to the first (array-only) sieve, best static cosine
-    # first, and most of those left it sends on to alignment and the transformer.
+    # first, and most of those left it sends on to alignment and the transformer, largest
+    # static margin first (``ParaphraseMatcher._window_sieve``).
     max_candidates_per_doc: int = 400
     max_pairs_per_doc: int = 12
     # Verifier training: the least share of a passage's rare-term mass the page must hold for
@@ -209,24 +211,37 @@ class ParaphraseMatcher:
     ) -> list[int]:
         """The candidates that could pass on their window's signals and bounds (every
         alignment and embedding signal at its best otherwise), at most ``max_pairs_per_doc``
-        of each document, best static cosine first."""
+        of each document, largest static margin first.
+
+        A program's whole-item shape on the page costs an alignment against the whole page,
+        so it is found only for code candidates that pass without it and would be within the
+        cap. The cap takes the pairs that stand out most from other items first: by static
+        cosine, long book passages (close to any long window of ordinary prose, and the
+        costliest to align) took the places of the item a page rewords.
+        """
         rows = []
         for candidate, signal in zip(candidates, signals, strict=True):
-            window = candidate.window
             reference = self._reference(candidate.corpus, candidate.passage)
-            known = window_bounds(facts.view(window), reference, facts.docs[window.doc].text)
+            known = window_bounds(facts.view(candidate.window), reference)
             rows.append(optimistic(signal, candidate.margin, **known))
         bound = self.verifier.probabilities(rows)
         kept: list[int] = []
         taken: dict[int, int] = {}
-        for n, candidate in enumerate(candidates):
+        for n in sorted(range(len(candidates)), key=lambda n: -candidates[n].margin):
+            candidate = candidates[n]
             doc = candidate.window.doc
-            if taken.get(doc, 0) < self.settings.max_pairs_per_doc and self._passable(
-                bound[n], candidate
-            ):
+            if taken.get(doc, 0) >= self.settings.max_pairs_per_doc:
+                continue
+            passable = self._passable(bound[n], candidate)
+            if passable and candidate.corpus.record.mode is TextMode.CODE:
+                reference = self._reference(candidate.corpus, candidate.passage)
+                page = facts.docs[doc].text
+                row = {**rows[n], "item_structure": item_structure(reference, page)}
+                passable = self._passable(self.verifier.probability(row), candidate)
+            if passable:
                 taken[doc] = taken.get(doc, 0) + 1
                 kept.append(n)
-        return kept
+        return sorted(kept)
 
     def _collectable(self, doc: Document, candidates: list[Candidate]) -> list[Candidate]:
         """What verifier training collects: without a model yet to bound probabilities, the

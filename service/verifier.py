@@ -368,15 +368,18 @@ def optimistic(signals: WindowSignals, cosine_margin: float, **known: float) -> 
     }
 
 
-def window_bounds(window: WindowView, ref: ReferenceView, doc_text: str) -> dict[str, float]:
+def window_bounds(
+    window: WindowView, ref: ReferenceView, doc_text: str | None = None
+) -> dict[str, float]:
     """Bounds on alignment signals that the window alone gives: the aligned span lies inside
     it, so it holds no more of the reference's word pairs than the window does and is no
-    longer than it; a program's whole-item shape is the page's, known already."""
+    longer than it. With ``doc_text``, a program's whole-item shape on the page too (exact,
+    but an alignment of the program against the whole page: left at its best without it)."""
     bounds = {
         "bigram_overlap": _bigram_overlap(ref.bigrams, window.bigrams),
         "length_ratio": min(len(window.tokens), len(ref.prose)) / max(len(ref.prose), 1),
     }
-    if ref.mode is TextMode.CODE:
+    if ref.mode is TextMode.CODE and doc_text is not None:
         bounds["item_structure"] = item_structure(ref, doc_text)
     return bounds
 
