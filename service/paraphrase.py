@@ -79,6 +79,10 @@ class _Pair:
     features: dict[str, float]
     span: tuple[int, int]  # document tokens the passage aligns to
     probability: float | None = None
+    # The aligned span's transformer vector, and whether ``rival_margin`` is the real margin
+    # or still its bound, the span's cosine.
+    span_vector: np.ndarray | None = None
+    rivals_known: bool = False
 
     @property
     def doc(self) -> int:
@@ -156,7 +160,7 @@ class ParaphraseMatcher:
         pairs = [self._pair(docs, flat[n], signals[n]) for n in kept]
         if not collecting:
             pairs = self._could_pass(pairs)
-        self._add_transformer_cosines(docs, pairs)
+        self._add_transformer_cosines(docs, pairs, every_rival=collecting)
         results: list[list[ItemEvidence]] = [[] for _ in docs]
         probabilities = self.verifier.probabilities([p.features for p in pairs])
         for pair, probability in zip(pairs, probabilities, strict=True):
@@ -285,42 +289,71 @@ class ParaphraseMatcher:
         bound = self.verifier.probabilities([{**p.features, **_OPTIMISTIC} for p in pairs])
         return [p for p, b in zip(pairs, bound, strict=True) if self._passable(b, p.candidate)]
 
-    def _add_transformer_cosines(self, docs: list[Document], pairs: list[_Pair]) -> None:
-        """The window's and the aligned span's transformer cosine to the passage, and how much
-        closer the span is to it than to the nearest other items (``paraphrase_rivals``).
+    def _add_transformer_cosines(
+        self, docs: list[Document], pairs: list[_Pair], every_rival: bool = False
+    ) -> None:
+        """The window's and the aligned span's transformer cosine to the passage, then, for
+        the pairs that could still pass, how much closer the span is to it than to the nearest
+        other items (``paraphrase_rivals``; all pairs when ``every_rival``).
 
         The window's is diluted by the page around a short reworded item; the span's is not.
+        The margin is at most the span's cosine (a rival counts from 0 up), so a pair that
+        fails with that bound fails with the margin too: its four rivals are never embedded.
         """
         if not pairs:
             return
         texts: dict[str, int] = {}
         rows = []
-        owners = []
         for pair in pairs:
             doc = docs[pair.doc]
             window = pair.candidate.window
             start, end = doc.tokens(TextMode.PROSE).char_span(*pair.span)
             for text in (doc.text[window.char_start : window.char_end], doc.text[start:end]):
                 rows.append(texts.setdefault(text, len(texts)))
-            corpus = pair.candidate.corpus
-            item = int(corpus.passages[pair.candidate.passage, 0])
-            owners.append(SpanOwner(doc.text, start, end, corpus.name, item))
         vectors = self.embedder.encode(list(texts))
         self.windows_embedded += len(texts)
         self.pairs_embedded += len(pairs)
         own = self._vectors_of([(p.candidate.corpus, p.candidate.passage) for p in pairs])
+        for n, pair in enumerate(pairs):
+            pair.features["cosine"] = float(vectors[rows[2 * n]] @ own[n])
+            pair.span_vector = vectors[rows[2 * n + 1]]
+            pair.features["span_cosine"] = float(pair.span_vector @ own[n])
+            pair.features["rival_margin"] = pair.features["span_cosine"]
+        if every_rival:
+            hopeful = pairs
+        else:
+            bound = self.verifier.probabilities([p.features for p in pairs])
+            hopeful = [
+                p for p, b in zip(pairs, bound, strict=True) if self._passable(b, p.candidate)
+            ]
+        self._add_rival_margins(docs, hopeful)
+
+    def _add_rival_margins(self, docs: list[Document], pairs: list[_Pair]) -> None:
+        """``rival_margin`` of each pair (its span's vector and cosine are known already)."""
+        pairs = [p for p in pairs if not p.rivals_known]
+        if not pairs:
+            return
+        owners = []
+        for pair in pairs:
+            doc = docs[pair.doc]
+            start, end = doc.tokens(TextMode.PROSE).char_span(*pair.span)
+            corpus = pair.candidate.corpus
+            item = int(corpus.passages[pair.candidate.passage, 0])
+            owners.append(SpanOwner(doc.text, start, end, corpus.name, item))
         rivals = nearest_other_passages(self.index, owners)
         rival_vectors = self._vectors_of([key for per_pair in rivals for key in per_pair])
         at = 0
         for n, pair in enumerate(pairs):
-            span_vector = vectors[rows[2 * n + 1]]
-            pair.features["cosine"] = float(vectors[rows[2 * n]] @ own[n])
-            pair.features["span_cosine"] = float(span_vector @ own[n])
-            theirs = np.asarray(rival_vectors[at : at + len(rivals[n])]).reshape(-1, len(own[n]))
+            theirs = np.asarray(rival_vectors[at : at + len(rivals[n])])
             at += len(rivals[n])
+            span_vector = pair.span_vector
+            assert span_vector is not None  # set with the span's cosine
             pair.features["rival_margin"] = rival_margin(
-                span_vector, pair.features["span_cosine"], theirs
+                span_vector,
+                pair.features["span_cosine"],
+                theirs.reshape(len(rivals[n]), len(span_vector)),
             )
+            pair.rivals_known = True
 
     def _vectors_of(self, keys: list[tuple[CorpusIndex, int]]) -> list[np.ndarray]:
         """Transformer vectors of these passages, embedded on first use and kept (LRU)."""
@@ -367,6 +400,11 @@ class ParaphraseMatcher:
         for pair in sorted(scored.values(), key=lambda p: -(p.probability or 0.0)):
             if not results[pair.doc] and len(chosen.setdefault(pair.doc, [])) < count:
                 chosen[pair.doc].append(pair)
+        # Shown pairs get their real margin (the verifier ranked them on its bound).
+        shown = [p for per_doc in chosen.values() for p in per_doc if not p.rivals_known]
+        self._add_rival_margins(docs, shown)
+        for pair in shown:
+            pair.probability = self.verifier.probability(pair.features)
         for candidate, signal in zip(candidates, signals, strict=True):
             doc = candidate.window.doc
             if results[doc] or len(chosen.setdefault(doc, [])) >= count:
@@ -374,7 +412,7 @@ class ParaphraseMatcher:
             if id(candidate) in scored:
                 continue
             pair = self._pair(docs, candidate, signal)
-            self._add_transformer_cosines(docs, [pair])
+            self._add_transformer_cosines(docs, [pair], every_rival=True)
             pair.probability = self.verifier.probability(pair.features)
             chosen[doc].append(pair)
         for doc, pairs in chosen.items():

@@ -55,9 +55,10 @@ from service.verifier import (
 
 # Share of the documents that hide no item, reach the verifier and were never fitted on
 # (out-of-fold training documents and the calibration documents: nearly all hard negatives)
-# whose best pair may pass the threshold. Half the issue's 1% for hard negatives; clean
-# pages rarely reach the verifier at all.
-TARGET_DOC_FPR = 0.005
+# whose best pair may pass the threshold: the 0.3% false positives issue 15 sets for
+# third-party rewordings (its per-set target for hard negatives is 1%); clean pages rarely
+# reach the verifier at all.
+TARGET_DOC_FPR = 0.003
 # Sentence-pair datasets are reported, not used to set the threshold: PAWS negatives share
 # nearly every word and n-gram with their pair, so no threshold separates them (and the
 # verbatim tier would flag them as edited copies anyway; see BENCHMARKS.md).

@@ -257,8 +257,12 @@ def test_every_sieve_bounds_the_probability_of_the_pairs_it_drops(scanner, small
         )
         pairs = [matcher._pair(docs, c, s) for c, s in zip(per_doc, signals, strict=True)]
         aligned = verifier.probabilities([{**p.features, **_OPTIMISTIC} for p in pairs])
-        matcher._add_transformer_cosines(docs, pairs)
+        matcher._add_transformer_cosines(docs, pairs, every_rival=True)
         real = verifier.probabilities([p.features for p in pairs])
+        # Rivals are embedded only for pairs that pass with the margin at its bound.
+        spans = [{**p.features, "rival_margin": p.features["span_cosine"]} for p in pairs]
+        assert np.all(verifier.probabilities(spans) >= real - 1e-12)
+        assert all(p.features["rival_margin"] <= p.features["span_cosine"] for p in pairs)
         assert np.all(page >= window - 1e-12)
         assert np.all(window >= aligned - 1e-12)
         assert np.all(aligned >= real - 1e-12)
