@@ -121,16 +121,22 @@ class Server:
 
 
 async def drive(
-    url: str, key: str, docs: list[tuple[str, bool]] | None, requests: int, concurrency: int
+    url: str,
+    key: str,
+    docs: list[tuple[str, bool]] | None,
+    requests: int,
+    concurrency: int,
+    warm: int = 3,
 ) -> dict:
-    """``requests`` scans of ``docs`` (or /healthz probes when None) from ``concurrency`` tasks."""
+    """``requests`` scans of ``docs`` (or /healthz probes when None) from ``concurrency`` tasks,
+    after ``warm`` of the documents are sent once unmeasured."""
     latencies: list[float] = []
     errors: list[str] = []
     next_request = 0
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     headers = {"Authorization": f"Bearer {key}"}
     async with httpx.AsyncClient(base_url=url, headers=headers, limits=limits, timeout=120) as http:
-        for text, _ in (docs or [])[:3]:  # touch caches
+        for text, _ in (docs or [])[:warm]:  # touch caches
             await http.post("/v1/scan", json={"text": text})
 
         async def worker() -> None:
@@ -175,6 +181,12 @@ def main() -> None:
     parser.add_argument("--concurrency", default="1,8,32")
     parser.add_argument("--requests-2k", type=int, default=400)
     parser.add_argument("--requests-20k", type=int, default=150)
+    parser.add_argument(
+        "--warm-all",
+        action="store_true",
+        help="send every document once, unmeasured, before each row (a server that has run a "
+        "while: its passage caches filled); default: three",
+    )
     parser.add_argument("--json-out", type=Path)
     args = parser.parse_args()
 
@@ -195,7 +207,8 @@ def main() -> None:
         for label, (size, requests) in sizes.items():
             docs = c4_documents(size, min(requests, 200), items) if size else None
             for concurrency in (int(c) for c in args.concurrency.split(",")):
-                row = asyncio.run(drive(server.url, server.key, docs, requests, concurrency))
+                warm = len(docs) if args.warm_all and docs else 3
+                row = asyncio.run(drive(server.url, server.key, docs, requests, concurrency, warm))
                 rows.append({"size": label, **row})
                 print(f"  {label} c={concurrency}: p99 {row['p99_ms']:.1f} ms", file=sys.stderr)
     finally:
@@ -207,7 +220,8 @@ def main() -> None:
     print(
         f"index: {index} ({len(manifest.corpora)} corpora, "
         f"{sum(c.items for c in manifest.corpora)} items, {passages} passages); "
-        f"tiers: {args.tiers}; server log: {log_path}"
+        f"tiers: {args.tiers}; warm-up: {'every document' if args.warm_all else 'three documents'}"
+        f"; server log: {log_path}"
     )
     print(
         f"load average (1 min) before/after, other processes included: "
