@@ -38,7 +38,6 @@ from service.verifier import (
     Verifier,
     WindowSignals,
     WindowView,
-    item_structure,
     optimistic,
     pair_features,
     window_bounds,
@@ -223,11 +222,11 @@ class ParaphraseMatcher:
         cosine, long book passages (close to any long window of ordinary prose, and the
         costliest to align) took the places of the item a page rewords.
         """
-        rows = []
-        for candidate, signal in zip(candidates, signals, strict=True):
-            reference = self._reference(candidate.corpus, candidate.passage)
-            known = window_bounds(facts.view(candidate.window), reference)
-            rows.append(optimistic(signal, candidate.margin, **known))
+        references = [self._reference(c.corpus, c.passage) for c in candidates]
+        rows = [
+            optimistic(signal, c.margin, **window_bounds(facts.view(c.window), reference))
+            for c, signal, reference in zip(candidates, signals, references, strict=True)
+        ]
         bound = self.verifier.probabilities(rows)
         kept: list[int] = []
         taken: dict[int, int] = {}
@@ -238,9 +237,9 @@ class ParaphraseMatcher:
                 continue
             passable = self._passable(bound[n], candidate)
             if passable and candidate.corpus.record.mode is TextMode.CODE:
-                reference = self._reference(candidate.corpus, candidate.passage)
-                page = facts.docs[doc].text
-                row = {**rows[n], "item_structure": item_structure(reference, page)}
+                view, page = facts.view(candidate.window), facts.docs[doc].text
+                known = window_bounds(view, references[n], page)
+                row = optimistic(signals[n], candidate.margin, **known)
                 passable = self._passable(self.verifier.probability(row), candidate)
             if passable:
                 taken[doc] = taken.get(doc, 0) + 1
@@ -338,21 +337,16 @@ class ParaphraseMatcher:
             doc = docs[pair.doc]
             start, end = doc.tokens(TextMode.PROSE).char_span(*pair.span)
             corpus = pair.candidate.corpus
-            item = int(corpus.passages[pair.candidate.passage, 0])
+            item = corpus.passage_item(pair.candidate.passage)
             owners.append(SpanOwner(doc.text, start, end, corpus.name, item))
         rivals = nearest_other_passages(self.index, owners)
         rival_vectors = self._vectors_of([key for per_pair in rivals for key in per_pair])
         at = 0
         for n, pair in enumerate(pairs):
-            theirs = np.asarray(rival_vectors[at : at + len(rivals[n])])
+            theirs = rival_vectors[at : at + len(rivals[n])]
             at += len(rivals[n])
-            span_vector = pair.span_vector
-            assert span_vector is not None  # set with the span's cosine
-            pair.features["rival_margin"] = rival_margin(
-                span_vector,
-                pair.features["span_cosine"],
-                theirs.reshape(len(rivals[n]), len(span_vector)),
-            )
+            cosines = np.asarray([float(vector @ pair.span_vector) for vector in theirs])
+            pair.features["rival_margin"] = rival_margin(pair.features["span_cosine"], cosines)
             pair.rivals_known = True
 
     def _vectors_of(self, keys: list[tuple[CorpusIndex, int]]) -> list[np.ndarray]:
@@ -361,7 +355,7 @@ class ParaphraseMatcher:
         for corpus, passage in keys:
             key = (corpus.name, passage)
             if key not in self._passage_vectors and key not in missing:
-                missing[key] = self._reference(corpus, passage).text
+                missing[key] = corpus.passage_text(passage)
         if missing:
             for key, vector in zip(
                 missing, self.embedder.encode(list(missing.values())), strict=True

@@ -77,7 +77,7 @@ def _others(
     found: list[tuple[CorpusIndex, np.ndarray, np.ndarray]],
     count: int,
 ) -> list[tuple[CorpusIndex, int]]:
-    ranked: list[tuple[float, int, CorpusIndex, int]] = []
+    ranked: list[tuple[float, int, int, int, CorpusIndex]] = []
     for number, (corpus, scores, ids) in enumerate(found):
         ok = ids[row] >= 0
         passages, near = ids[row][ok], scores[row][ok]
@@ -87,12 +87,12 @@ def _others(
         ):
             if corpus.name == span.corpus and item == span.item:
                 continue
-            ranked.append((score, number, corpus, passage))
-    ranked.sort(key=lambda r: (-r[0], r[1], r[3]))
+            ranked.append((score, number, passage, item, corpus))
+    ranked.sort(key=lambda r: (-r[0], r[1], r[2]))
     chosen: list[tuple[CorpusIndex, int]] = []
     seen: set[tuple[str, int]] = set()
-    for _, _, corpus, passage in ranked:
-        key = (corpus.name, int(corpus.passages[passage, 0]))
+    for _, _, passage, item, corpus in ranked:
+        key = (corpus.name, item)
         if key in seen:
             continue
         seen.add(key)
@@ -102,8 +102,8 @@ def _others(
     return chosen
 
 
-def rival_margin(span_vector: np.ndarray, span_cosine: float, rivals: np.ndarray) -> float:
+def rival_margin(span_cosine: float, rival_cosines: np.ndarray) -> float:
     """The span's transformer cosine to its item less its best cosine to a rival's passage
     (0 when there is none, as for a lone sentence pair with nothing else around)."""
-    best = float(np.max(rivals @ span_vector)) if len(rivals) else 0.0
+    best = float(np.max(rival_cosines)) if len(rival_cosines) else 0.0
     return span_cosine - max(best, 0.0)

@@ -150,6 +150,7 @@ def sentence_pairs(embedder, settings, root: Path, limit: int, seed: int) -> lis
     second_vectors = embedder.encode([r[1] for r in rows])
     # A sentence's rivals are the other pairs' first sentences: references around it, as the
     # index's other items are around a page's span.
+    rival_cosines = second_vectors @ first_vectors.T
     examples = []
     for number, ((first, second, label, source), a, b) in enumerate(
         zip(rows, first_vectors, second_vectors, strict=True)
@@ -161,8 +162,8 @@ def sentence_pairs(embedder, settings, root: Path, limit: int, seed: int) -> lis
         features, _ = pair_features(
             window, second, 0, len(window), ref, float(a @ b), settings.terms
         )
-        rivals = np.delete(first_vectors, number, axis=0)
-        features["rival_margin"] = rival_margin(b, float(a @ b), rivals)
+        others = np.delete(rival_cosines[number], number)
+        features["rival_margin"] = rival_margin(float(a @ b), others)
         examples.append(Example(features, label, source, f"{source}-{number}"))
     return examples
 

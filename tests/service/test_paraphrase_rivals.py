@@ -51,12 +51,10 @@ def test_an_items_own_text_paired_with_another_item_has_it_as_first_rival(index)
 
 
 def test_rival_margin_is_the_cosine_less_the_best_rival():
-    span = np.asarray([1.0, 0.0, 0.0])
-    rivals = np.asarray([[0.6, 0.8, 0.0], [0.8, 0.6, 0.0]])
-    assert rival_margin(span, 0.95, rivals) == pytest.approx(0.15)
-    assert rival_margin(span, 0.95, np.empty((0, 3))) == pytest.approx(0.95)
+    assert rival_margin(0.95, np.asarray([0.6, 0.8])) == pytest.approx(0.15)
+    assert rival_margin(0.95, np.empty(0)) == pytest.approx(0.95)
     # A rival on the far side counts as none.
-    assert rival_margin(span, 0.5, np.asarray([[-1.0, 0.0, 0.0]])) == pytest.approx(0.5)
+    assert rival_margin(0.5, np.asarray([-1.0])) == pytest.approx(0.5)
 
 
 def test_found_rewordings_stand_clear_of_every_other_item(
