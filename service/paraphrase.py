@@ -30,8 +30,8 @@ from service.paraphrase_candidates import (
 )
 from service.paraphrase_rivals import SpanOwner, nearest_other_passages, rival_margin
 from service.policy import Policy
-from service.results import Evidence, Method, NearMiss
-from service.scoring import ItemEvidence
+from service.results import Decision, Evidence, Method, NearMiss
+from service.scoring import ItemEvidence, build_match
 from service.verifier import (
     PairVerifier,
     ReferenceView,
@@ -65,6 +65,9 @@ class ParaphraseSettings:
     # Skip text that strong verbatim evidence already explains. Verifier training turns this
     # off to see the pairs of lightly reworded items too.
     mask_verbatim: bool = True
+    # Leave alone the items whose verbatim evidence already decides "remove" on a page
+    # (``ParaphraseMatcher._explained``).
+    skip_removed_items: bool = True
 
 
 # Embedding-derived signals set to their best value to ask "could this pair pass at all?".
@@ -145,6 +148,11 @@ class ParaphraseMatcher:
             self.settings.max_candidates_per_doc,
         )
         collecting = self.observer is not None
+        if self.settings.mask_verbatim and self.settings.skip_removed_items:
+            candidates = [
+                _not_explained(c, self._explained(doc, found))
+                for doc, found, c in zip(docs, verbatim, candidates, strict=True)
+            ]
         cap = self.settings.max_pairs_per_doc
         if collecting:
             chosen = [self._collectable(d, c)[:cap] for d, c in zip(docs, candidates, strict=True)]
@@ -191,6 +199,26 @@ class ParaphraseMatcher:
             for e in found
             if e.evidence.confidence >= 0.95 and e.evidence.ref_tokens >= 16
         ]
+
+    def _explained(self, doc: Document, found: list[ItemEvidence]) -> set[tuple[str, int]]:
+        """The items whose verbatim evidence alone already decides "remove" for this page.
+
+        A reworded copy of such an item adds nothing to the decision, and its evidence,
+        averaged into the match, only lowered the verbatim copy's confidence: every pair of a
+        planted GSM8K copy that reached the transformer was the copied item itself, the
+        slowest pages of a 2 KB API load.
+        """
+        grouped: dict[tuple[str, int], list[ItemEvidence]] = {}
+        for entry in found:
+            grouped.setdefault((entry.corpus.name, entry.item), []).append(entry)
+        explained = set()
+        for key, entries in grouped.items():
+            corpus, item = entries[0].corpus, entries[0].item
+            pieces = [e.evidence for e in entries]
+            match = build_match(doc, corpus, item, pieces, self.policy, doc.settings.terms)
+            if match.decision is Decision.REMOVE:
+                explained.add(key)
+        return explained
 
     def _hopeful(self, doc: Document, candidates: list[Candidate]) -> list[Candidate]:
         """The candidates that could pass given how much of each passage's rare vocabulary the
@@ -492,6 +520,14 @@ class ParaphraseMatcher:
 
 # Transformer vectors of passages kept per scanner: about 12 MB of 384-d float32.
 PASSAGE_CACHE = 8192
+
+
+def _not_explained(candidates: list[Candidate], explained: set[tuple[str, int]]) -> list[Candidate]:
+    if not explained:
+        return candidates
+    return [
+        c for c in candidates if (c.corpus.name, c.corpus.passage_item(c.passage)) not in explained
+    ]
 
 
 def _page_shares(doc: Document, candidates: list[Candidate]) -> np.ndarray:

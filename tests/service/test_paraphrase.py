@@ -93,6 +93,60 @@ def test_paraphrase_tier_alone_finds_reworded_items_with_evidence_and_signals(
     assert found >= 3
 
 
+def test_an_item_the_verbatim_tier_removes_is_not_verified_again_and_others_still_are(
+    small_index, embedder, small_corpora, web_docs
+):
+    """A page's copied item is decided by the verbatim tier: none of its pairs reaches the
+    transformer and its match stays the copy's own; every other item of the page gets what
+    it gets when every item is verified."""
+    from service.paraphrase import ParaphraseSettings
+
+    both = Scanner.load(small_index, embedder=embedder)
+    every_item = ScanSettings(paraphrase=ParaphraseSettings(skip_removed_items=False))
+    verifying_all = Scanner.load(small_index, settings=every_item, embedder=embedder)
+    copied = small_corpora[0].items[21]
+    # After the reworded page, so that page's windows are cut as when it is scanned alone.
+    closing = "\n" + _question(copied) + "\n" + web_docs[500][:1000]
+    rng = random.Random(2)
+    pages = []
+    for number, item in enumerate(small_corpora[0].items[60:72]):
+        text = _question(item)
+        for step in (T.retemplate_question, T.swap_vocabulary, T.rename_people, T.add_distractor):
+            text = step(text, rng)
+        reworded, _ = _hidden(text, web_docs[200 + number], number)
+        pages.append(reworded + closing)
+    verbatim_alone = Scanner.load(small_index, settings=ScanSettings(tiers=("verbatim",)))
+    removed = [
+        {m.ref_id for m in r.matches if m.decision.value == "remove"}
+        for r in verbatim_alone.scan_many(pages)
+    ]
+    assert all(copied.id in ids for ids in removed)
+    embedded = both.paraphrase.pairs_embedded, verifying_all.paraphrase.pairs_embedded
+    skipping, verifying = both.scan_many(pages), verifying_all.scan_many(pages)
+    # Verified, removed items got paraphrase evidence too (which only dilutes a copy's
+    # confidence): all of it was transformer work saved.
+    assert any(
+        "paraphrase" in m.methods
+        for r, ids in zip(verifying, removed, strict=True)
+        for m in r.matches
+        if m.ref_id in ids
+    )
+    assert (
+        both.paraphrase.pairs_embedded - embedded[0]
+        < verifying_all.paraphrase.pairs_embedded - embedded[1]
+    )
+    for skipped, verified, ids in zip(skipping, verifying, removed, strict=True):
+        assert skipped.decision == verified.decision
+        for match in skipped.matches:
+            if match.ref_id in ids:
+                assert match.methods == ("verbatim",) and match.decision.value == "remove"
+        rest = [
+            [m.to_dict() for m in r.matches if m.ref_id not in ids] for r in (skipped, verified)
+        ]
+        assert rest[0] == rest[1]
+    assert any("paraphrase" in m.methods for r in skipping for m in r.matches)
+
+
 def test_renamed_code_with_reworded_docstring_is_found(scanner, small_corpora, web_docs):
     rng = random.Random(9)
     found = 0
@@ -182,19 +236,23 @@ def test_near_misses_show_the_best_unaccepted_pairs_with_their_threshold(
 
 def test_decisions_do_not_depend_on_the_backend(small_index, small_corpora, web_docs):
     """fp32 where bfloat16 is emulated, bfloat16 where the CPU has it, ONNX Runtime where it
-    starts faster: one index, no rebuild, the same decisions."""
+    starts faster: one index, no rebuild, the same decisions.
+
+    The paraphrase tier alone: the verbatim tier decides "remove" on these light rewordings
+    by itself, and the paraphrase tier then leaves their items alone."""
     rng = random.Random(11)
     docs = []
     for number, item in enumerate(small_corpora[0].items[80:88]):
         text = T.rename_people(T.swap_vocabulary(_question(item), rng), rng)
         docs.append(_hidden(text, web_docs[700 + number], number)[0])
     docs += web_docs[710:718]
-    fp32 = Scanner.load(small_index, backend="torch-fp32").scan_many(docs)
+    settings = ScanSettings(tiers=("paraphrase",))
+    fp32 = Scanner.load(small_index, backend="torch-fp32", settings=settings).scan_many(docs)
     # The transformer decided something: some rewording was found by the paraphrase tier.
     assert any("paraphrase" in m.methods for r in fp32 for m in r.matches)
     assert read_manifest(small_index).settings.embedding.backend == "auto"
     for backend in ("torch-bf16", "onnx-fp32"):
-        other = Scanner.load(small_index, backend=backend).scan_many(docs)
+        other = Scanner.load(small_index, backend=backend, settings=settings).scan_many(docs)
         assert [r.decision for r in fp32] == [r.decision for r in other], backend
         assert [[m.ref_id for m in r.matches] for r in fp32] == [
             [m.ref_id for m in r.matches] for r in other
