@@ -171,10 +171,15 @@ def test_removed_items_are_never_reported_by_any_tier_and_the_others_still_are(
     assert after["kept verbatim"][kept] >= {"verbatim"}
     assert "paraphrase" in after["kept reworded"][kept]
     assert KEPT_WORK in after["kept work"]
-    # The kept pages name the items they named before, less the removed ones. (How may
+
+    # The kept pages match the items they matched before, less the removed ones. (How may
     # change, as in a rebuild: a removed work is no longer a rival in the cosine margins.)
+    # Near misses fill their places from the candidates left, so other items may move up.
+    def matched(found: dict[str, set[str]]) -> set[str]:
+        return {ref for ref, how in found.items() if how - {"near miss"}}
+
     for name in ("kept verbatim", "kept reworded", "kept work"):
-        assert set(after[name]) == set(before[name]) - {gone, near, REMOVED_WORK}, name
+        assert matched(after[name]) == matched(before[name]) - {gone, near, REMOVED_WORK}, name
 
     # Each tier on its own, below the scanner: no candidate of a removed passage comes back.
     index = ReferenceIndex.open(index_copy)
