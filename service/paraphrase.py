@@ -38,6 +38,7 @@ from service.verifier import (
     Verifier,
     WindowSignals,
     WindowView,
+    alignment_bound,
     optimistic,
     pair_features,
     window_bounds,
@@ -163,7 +164,12 @@ class ParaphraseMatcher:
         signals = [self._signals(facts, c) for c in flat]
         # Three sieves, each exact because the verifier is monotone: the page's arrays (above),
         # the window's own signals and bounds, then alignment; the transformer runs last.
-        kept = list(range(len(flat))) if collecting else self._window_sieve(facts, flat, signals)
+        if not collecting:
+            kept = self._window_sieve(facts, flat, signals)
+            alignable = self._alignable(facts, [flat[n] for n in kept], [signals[n] for n in kept])
+            kept = [n for n, ok in zip(kept, alignable, strict=True) if ok]
+        else:
+            kept = list(range(len(flat)))
         pairs = [self._pair(docs, flat[n], signals[n]) for n in kept]
         if not collecting:
             pairs = self._could_pass(pairs)
@@ -273,6 +279,22 @@ class ParaphraseMatcher:
                 taken[doc] = taken.get(doc, 0) + 1
                 kept.append(n)
         return sorted(kept)
+
+    def _alignable(
+        self, facts: _WindowFacts, candidates: list[Candidate], signals: list[WindowSignals]
+    ) -> list[bool]:
+        """Whether each pair could pass with its alignment at ``alignment_bound`` (its other
+        alignment and embedding signals at their bounds): most pairs the cap keeps fail after
+        alignment, and the bound costs a hundredth of it."""
+        rows = []
+        for candidate, signal in zip(candidates, signals, strict=True):
+            view = facts.view(candidate.window)
+            reference = self._reference(candidate.corpus, candidate.passage)
+            known = window_bounds(view, reference)
+            known["alignment"] = alignment_bound(view, reference)
+            rows.append(optimistic(signal, candidate.margin, **known))
+        bound = self.verifier.probabilities(rows) if rows else []
+        return [self._passable(b, c) for b, c in zip(bound, candidates, strict=True)]
 
     def _collectable(self, doc: Document, candidates: list[Candidate]) -> list[Candidate]:
         """What verifier training collects: without a model yet to bound probabilities, the

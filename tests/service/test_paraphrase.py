@@ -267,7 +267,7 @@ def test_every_sieve_bounds_the_probability_of_the_pairs_it_drops(scanner, small
     from service.document import Document
     from service.paraphrase import _OPTIMISTIC, _page_shares, _WindowFacts
     from service.paraphrase_candidates import document_windows, find_candidates
-    from service.verifier import optimistic, page_bound_rows, window_bounds
+    from service.verifier import alignment_bound, optimistic, page_bound_rows, window_bounds
 
     matcher = scanner.paraphrase
     settings = scanner.index.manifest.settings
@@ -314,6 +314,10 @@ def test_every_sieve_bounds_the_probability_of_the_pairs_it_drops(scanner, small
             ]
         )
         pairs = [matcher._pair(docs, c, s) for c, s in zip(per_doc, signals, strict=True)]
+        for candidate, pair in zip(per_doc, pairs, strict=True):
+            view = facts.view(candidate.window)
+            bound = alignment_bound(view, matcher._reference(candidate.corpus, candidate.passage))
+            assert pair.features["alignment"] <= bound + 1e-12
         aligned = verifier.probabilities([{**p.features, **_OPTIMISTIC} for p in pairs])
         matcher._add_transformer_cosines(docs, pairs, every_rival=True)
         real = verifier.probabilities([p.features for p in pairs])
