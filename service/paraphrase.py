@@ -31,7 +31,7 @@ from service.paraphrase_candidates import (
 from service.paraphrase_rivals import SpanOwner, nearest_other_passages, rival_margin
 from service.policy import Policy
 from service.results import Decision, Evidence, Method, NearMiss
-from service.scoring import ItemEvidence, build_match
+from service.scoring import ItemEvidence, matches_by_item
 from service.verifier import (
     PairVerifier,
     ReferenceView,
@@ -214,17 +214,8 @@ class ParaphraseMatcher:
         planted GSM8K copy that reached the transformer was the copied item itself, the
         slowest pages of a 2 KB API load.
         """
-        grouped: dict[tuple[str, int], list[ItemEvidence]] = {}
-        for entry in found:
-            grouped.setdefault((entry.corpus.name, entry.item), []).append(entry)
-        explained = set()
-        for key, entries in grouped.items():
-            corpus, item = entries[0].corpus, entries[0].item
-            pieces = [e.evidence for e in entries]
-            match = build_match(doc, corpus, item, pieces, self.policy, doc.settings.terms)
-            if match.decision is Decision.REMOVE:
-                explained.add(key)
-        return explained
+        matches = matches_by_item(doc, found, self.policy)
+        return {key for key, match in matches.items() if match.decision is Decision.REMOVE}
 
     def _hopeful(self, doc: Document, candidates: list[Candidate]) -> list[Candidate]:
         """The candidates that could pass given how much of each passage's rare vocabulary the

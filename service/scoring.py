@@ -192,6 +192,26 @@ def build_match(
     )
 
 
+def matches_by_item(
+    doc: Document, found: list[ItemEvidence], policy: Policy
+) -> dict[tuple[str, int], Match]:
+    """One match per reference item (corpus name, item) from all of its evidence."""
+    grouped: dict[tuple[str, int], list[ItemEvidence]] = defaultdict(list)
+    for entry in found:
+        grouped[(entry.corpus.name, entry.item)].append(entry)
+    return {
+        key: build_match(
+            doc,
+            entries[0].corpus,
+            entries[0].item,
+            [e.evidence for e in entries],
+            policy,
+            doc.settings.terms,
+        )
+        for key, entries in grouped.items()
+    }
+
+
 def score_document(
     doc: Document,
     found: list[ItemEvidence],
@@ -204,20 +224,8 @@ def score_document(
     A match the ``allowlist`` covers is still reported (marked ``allowed``, decision keep),
     so a reviewer sees it, but the document's risk and decision come from the others.
     """
-    grouped: dict[tuple[str, int], list[ItemEvidence]] = defaultdict(list)
-    for entry in found:
-        grouped[(entry.corpus.name, entry.item)].append(entry)
     matches = []
-    for entries in grouped.values():
-        first = entries[0]
-        match = build_match(
-            doc,
-            first.corpus,
-            first.item,
-            [e.evidence for e in entries],
-            policy,
-            doc.settings.terms,
-        )
+    for match in matches_by_item(doc, found, policy).values():
         if match.risk >= min_report_risk:
             matches.append(allow(match, doc.id, allowlist))
     matches.sort(key=lambda m: (-m.risk, m.doc_span[0]))
