@@ -19,6 +19,7 @@ import numpy as np
 from indexer.embedding import Embedder
 from indexer.normalize import TextMode
 from indexer.store import CorpusIndex, ReferenceIndex, posting_ranges, posting_rows
+from service.allowlist import Allowlist
 from service.document import Document
 from service.paraphrase_candidates import (
     Candidate,
@@ -31,7 +32,7 @@ from service.paraphrase_candidates import (
 from service.paraphrase_rivals import SpanOwner, nearest_other_passages, rival_margin
 from service.policy import Policy
 from service.results import Decision, Evidence, Method, NearMiss
-from service.scoring import ItemEvidence, matches_by_item
+from service.scoring import ItemEvidence, allow, matches_by_item
 from service.verifier import (
     PairVerifier,
     ReferenceView,
@@ -131,9 +132,11 @@ class ParaphraseMatcher:
         docs: list[Document],
         verbatim: list[list[ItemEvidence]],
         near_misses: int = 0,
+        allowlist: Allowlist | None = None,
     ) -> tuple[list[list[ItemEvidence]], list[list[NearMiss]]]:
         """Paraphrase evidence per document and, when ``near_misses`` > 0, that many of the
-        best pairs that were not accepted for each document where none was."""
+        best pairs that were not accepted for each document where none was. ``allowlist`` is
+        the one the scanner scores with: what it dismisses decides nothing here either."""
         windows = []
         for doc_no, (doc, found) in enumerate(zip(docs, verbatim, strict=True)):
             windows.extend(
@@ -151,7 +154,7 @@ class ParaphraseMatcher:
         collecting = self.observer is not None
         if self.settings.mask_verbatim and self.settings.skip_removed_items:
             candidates = [
-                _not_explained(c, self._explained(doc, found))
+                _not_explained(c, self._explained(doc, found, allowlist))
                 for doc, found, c in zip(docs, verbatim, candidates, strict=True)
             ]
         cap = self.settings.max_pairs_per_doc
@@ -206,16 +209,23 @@ class ParaphraseMatcher:
             if e.evidence.confidence >= 0.95 and e.evidence.ref_tokens >= 16
         ]
 
-    def _explained(self, doc: Document, found: list[ItemEvidence]) -> set[tuple[str, int]]:
+    def _explained(
+        self, doc: Document, found: list[ItemEvidence], allowlist: Allowlist | None
+    ) -> set[tuple[str, int]]:
         """The items whose verbatim evidence alone already decides "remove" for this page.
 
         A reworded copy of such an item adds nothing to the decision, and its evidence,
         averaged into the match, only lowered the verbatim copy's confidence: every pair of a
         planted GSM8K copy that reached the transformer was the copied item itself, the
-        slowest pages of a 2 KB API load.
+        slowest pages of a 2 KB API load. A copy a reviewer allowed decides nothing, so its
+        item is still looked for: a rewording of another part of it is not allowed.
         """
         matches = matches_by_item(doc, found, self.policy)
-        return {key for key, match in matches.items() if match.decision is Decision.REMOVE}
+        return {
+            key
+            for key, match in matches.items()
+            if allow(match, doc.id, allowlist).decision is Decision.REMOVE
+        }
 
     def _hopeful(self, doc: Document, candidates: list[Candidate]) -> list[Candidate]:
         """The candidates that could pass given how much of each passage's rare vocabulary the

@@ -169,7 +169,9 @@ class Scanner:
                 bucket.extend(more)
         misses: list[list[NearMiss]] = [[] for _ in docs]
         if self.paraphrase is not None:
-            extra, misses = self.paraphrase.find_many(docs, found, self.settings.near_misses)
+            extra, misses = self.paraphrase.find_many(
+                docs, found, self.settings.near_misses, self.allowlist
+            )
             for bucket, more in zip(found, extra, strict=True):
                 bucket.extend(more)
         results = [

@@ -147,6 +147,49 @@ def test_an_item_the_verbatim_tier_removes_is_not_verified_again_and_others_stil
     assert any("paraphrase" in m.methods for r in skipping for m in r.matches)
 
 
+def test_an_allowed_copy_does_not_hide_a_rewording_of_its_item(
+    small_index, embedder, small_corpora, web_docs
+):
+    """A reviewer allowed the verbatim pieces of an item on a page that also rewords the
+    whole item: those pieces decide nothing, so the rewording is still looked for, and the
+    item's match, no longer covered by the allowed spans, counts (as when every item is
+    verified)."""
+    from service.allowlist import AllowEntry, Allowlist
+    from service.paraphrase import ParaphraseSettings
+
+    verbatim_only = ScanSettings(tiers=("verbatim",))
+    every_item = ScanSettings(paraphrase=ParaphraseSettings(skip_removed_items=False))
+
+    def scan(page: str, settings: ScanSettings, allowlist: Allowlist | None):
+        scanner = Scanner.load(small_index, settings=settings, embedder=embedder)
+        scanner.allowlist = allowlist
+        return scanner.scan(page, doc_id="page")
+
+    counted = 0
+    for number, item in enumerate(small_corpora[0].items[60:64]):
+        rng = random.Random(number)
+        question = _question(item)
+        for step in (T.retemplate_question, T.reorder_sentences, T.swap_vocabulary):
+            question = step(question, rng)
+        page, _ = _hidden(question, web_docs[600 + number], number)
+        page += "\n\nWorked solution:\n" + item.text[item.meta["prompt_end"] :]
+        (copy,) = [m for m in scan(page, verbatim_only, None).matches if m.ref_id == item.id]
+        assert copy.decision.value == "remove"
+        spans = [(e.ref_start, e.ref_end) for e in copy.evidence]
+        allowed = Allowlist(tuple(AllowEntry("gsm8k-test", item.id, ref_span=s) for s in spans))
+        assert scan(page, verbatim_only, allowed).decision.value == "keep"
+        skipping = scan(page, ScanSettings(), allowed)
+        assert skipping.to_dict() == scan(page, every_item, allowed).to_dict()
+        (match,) = [m for m in skipping.matches if m.ref_id == item.id]
+        if match.allowed is None:
+            assert "paraphrase" in match.methods and skipping.decision.value != "keep"
+            counted += 1
+        # Without the allowlist the copy decides, and its item is not verified again.
+        (plain,) = [m for m in scan(page, ScanSettings(), None).matches if m.ref_id == item.id]
+        assert plain.methods == ("verbatim",)
+    assert counted >= 2
+
+
 def test_renamed_code_with_reworded_docstring_is_found(scanner, small_corpora, web_docs):
     rng = random.Random(9)
     found = 0
