@@ -164,7 +164,7 @@ class ParaphraseMatcher:
             chosen = [self._hopeful(d, c) for d, c in zip(docs, candidates, strict=True)]
         flat = [c for per_doc in chosen for c in per_doc]
         facts = _WindowFacts(docs)
-        signals = [self._signals(facts, c) for c in flat]
+        signals = _LazySignals(lambda c: self._signals(facts, c), flat)
         # Three sieves, each exact because the verifier is monotone: the page's arrays (above),
         # the window's own signals and bounds, then alignment; the transformer runs last.
         if not collecting:
@@ -245,7 +245,7 @@ class ParaphraseMatcher:
         return [c for c, keep in zip(candidates, hopeful, strict=True) if keep]
 
     def _window_sieve(
-        self, facts: _WindowFacts, candidates: list[Candidate], signals: list[WindowSignals]
+        self, facts: _WindowFacts, candidates: list[Candidate], signals: _LazySignals
     ) -> list[int]:
         """The candidates that could pass on their window's signals and bounds (every
         alignment and embedding signal at its best otherwise), at most ``max_pairs_per_doc``
@@ -256,29 +256,48 @@ class ParaphraseMatcher:
         cap. The cap takes the pairs that stand out most from other items first: by static
         cosine, long book passages (close to any long window of ordinary prose, and the
         costliest to align) took the places of the item a page rewords.
+
+        Candidates are bounded a chunk at a time in that order, so a document's signals stop
+        being computed once its cap is full: of about 100 hopeful candidates a C4 page has,
+        the cap is full after about 18 (``benchmarks/paraphrase_cost.py``). The pairs kept
+        are those a single pass over every candidate keeps.
         """
-        references = [self._reference(c.corpus, c.passage) for c in candidates]
-        rows = [
-            optimistic(signal, c.margin, **window_bounds(facts.view(c.window), reference))
-            for c, signal, reference in zip(candidates, signals, references, strict=True)
-        ]
-        bound = self.verifier.probabilities(rows)
+        cap = self.settings.max_pairs_per_doc
+        order = sorted(range(len(candidates)), key=lambda n: -candidates[n].margin)
         kept: list[int] = []
         taken: dict[int, int] = {}
-        for n in sorted(range(len(candidates)), key=lambda n: -candidates[n].margin):
-            candidate = candidates[n]
-            doc = candidate.window.doc
-            if taken.get(doc, 0) >= self.settings.max_pairs_per_doc:
-                continue
-            passable = self._passable(bound[n], candidate)
-            if passable and candidate.corpus.record.mode is TextMode.CODE:
-                view, page = facts.view(candidate.window), facts.docs[doc].text
-                known = window_bounds(view, references[n], page)
-                row = optimistic(signals[n], candidate.margin, **known)
-                passable = self._passable(self.verifier.probability(row), candidate)
-            if passable:
-                taken[doc] = taken.get(doc, 0) + 1
-                kept.append(n)
+        for start in range(0, len(order), SIEVE_CHUNK):
+            chunk = [
+                n
+                for n in order[start : start + SIEVE_CHUNK]
+                if taken.get(candidates[n].window.doc, 0) < cap
+            ]
+            references = [
+                self._reference(candidates[n].corpus, candidates[n].passage) for n in chunk
+            ]
+            rows = [
+                optimistic(
+                    signals[n],
+                    candidates[n].margin,
+                    **window_bounds(facts.view(candidates[n].window), reference),
+                )
+                for n, reference in zip(chunk, references, strict=True)
+            ]
+            bound = self.verifier.probabilities(rows) if rows else []
+            for n, reference, probability in zip(chunk, references, bound, strict=True):
+                candidate = candidates[n]
+                doc = candidate.window.doc
+                if taken.get(doc, 0) >= cap:
+                    continue
+                passable = self._passable(probability, candidate)
+                if passable and candidate.corpus.record.mode is TextMode.CODE:
+                    view, page = facts.view(candidate.window), facts.docs[doc].text
+                    known = window_bounds(view, reference, page)
+                    row = optimistic(signals[n], candidate.margin, **known)
+                    passable = self._passable(self.verifier.probability(row), candidate)
+                if passable:
+                    taken[doc] = taken.get(doc, 0) + 1
+                    kept.append(n)
         return sorted(kept)
 
     def _alignable(
@@ -425,7 +444,7 @@ class ParaphraseMatcher:
         self,
         docs: list[Document],
         candidates: list[Candidate],
-        signals: list[WindowSignals],
+        signals: _LazySignals,
         scored: dict[int, _Pair],
         results: list[list[ItemEvidence]],
         misses: list[list[NearMiss]],
@@ -450,13 +469,13 @@ class ParaphraseMatcher:
         self._add_rival_margins(docs, shown)
         for pair in shown:
             pair.probability = self.verifier.probability(pair.features)
-        for candidate, signal in zip(candidates, signals, strict=True):
+        for n, candidate in enumerate(candidates):
             doc = candidate.window.doc
             if results[doc] or len(chosen.setdefault(doc, [])) >= count:
                 continue
             if id(candidate) in scored:
                 continue
-            pair = self._pair(docs, candidate, signal)
+            pair = self._pair(docs, candidate, signals[n])
             self._add_transformer_cosines(docs, [pair], every_rival=True)
             pair.probability = self.verifier.probability(pair.features)
             chosen[doc].append(pair)
@@ -639,6 +658,25 @@ def _held_by(
         mass += weight * (holders[at] == asked)
     # A passage taken down holds nothing (its postings count for no passage).
     return mass * corpus.removals.live_mask(asked)
+
+
+# Candidates the window sieve bounds at a time (one call of the verifier each).
+SIEVE_CHUNK = 32
+
+
+class _LazySignals:
+    """Each candidate's window signals, computed when first asked for: the window sieve
+    stops at a document's cap, and near misses look at a page's first few candidates only."""
+
+    def __init__(self, compute: Callable[[Candidate], WindowSignals], candidates: list[Candidate]):
+        self._compute = compute
+        self._candidates = candidates
+        self._known: dict[int, WindowSignals] = {}
+
+    def __getitem__(self, n: int) -> WindowSignals:
+        if n not in self._known:
+            self._known[n] = self._compute(self._candidates[n])
+        return self._known[n]
 
 
 class _WindowFacts:
