@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from indexer.compiled import compiled_on_first_use
 from indexer.files import sha256_of
 
 log = logging.getLogger(__name__)
@@ -176,12 +177,27 @@ class StaticEmbedder:
         keep = all_ids != self._unk if self._unk is not None else np.ones(len(all_ids), bool)
         ids = all_ids[keep]
         starts = np.asarray([start for start, _ in encoding.offsets], dtype=np.int64)[keep]
-        sums = np.zeros((len(ids) + 1, self.dimension), dtype=np.float64)
-        np.cumsum(self.vectors[ids], axis=0, out=sums[1:])
         first = np.searchsorted(starts, spans[:, 0], side="left")
         last = np.searchsorted(starts, spans[:, 1], side="left")
-        out = (sums[last] - sums[first]).astype(np.float32)
+        out = np.empty((len(spans), self.dimension), dtype=np.float32)
+        _span_sums(self.vectors, ids, first, last, out)
         return _normalized(out)
+
+
+@compiled_on_first_use
+def _span_sums(vectors, ids, first, last, out):  # pragma: no cover - compiled
+    """``out[w]``: the sum of ``vectors[ids[first[w]:last[w]]]``, as a float64 prefix sum's
+    difference. numpy's ``cumsum`` down the rows of a 256-wide matrix strides through memory
+    and cost 1.2 ms a C4 page, 8x this loop; the sums are the same, row after row."""
+    rows, dims = len(ids), vectors.shape[1]
+    sums = np.zeros((rows + 1, dims), dtype=np.float64)
+    for row in range(rows):
+        source = vectors[ids[row]]
+        for d in range(dims):
+            sums[row + 1, d] = sums[row, d] + source[d]
+    for w in range(len(first)):
+        for d in range(dims):
+            out[w, d] = sums[last[w], d] - sums[first[w], d]
 
 
 def _normalized(vectors: np.ndarray) -> np.ndarray:

@@ -246,7 +246,7 @@ def document_windows(
         if end <= start:
             continue
         char_start, char_end = tokens.char_span(start, end)
-        if not mostly_covered(char_start, char_end, covered):
+        if not covered or not mostly_covered(char_start, char_end, covered):
             windows.append(Window(doc_no, start, end, char_start, char_end, size))
     return windows
 
@@ -319,16 +319,20 @@ def find_candidates(
     best = order[first]
     best = best[np.lexsort((-scores[best], docs_of[best]))]
     rank = np.arange(len(best)) - np.searchsorted(docs_of[best], docs_of[best], side="left")
-    for n in best[rank < per_doc]:
-        window = windows[int(rows[n])]
+    chosen = best[rank < per_doc]
+    # As Python numbers first: a page sends hundreds of candidates, and converting each
+    # array element on its own cost more than the rest of this function.
+    for row, number, passage, cosine, margin in zip(
+        rows[chosen].tolist(),
+        corpus_no[chosen].tolist(),
+        passages[chosen].tolist(),
+        scores[chosen].tolist(),
+        margins[chosen].tolist(),
+        strict=True,
+    ):
+        window = windows[row]
         results[window.doc].append(
-            Candidate(
-                window,
-                index.corpora[int(corpus_no[n])],
-                int(passages[n]),
-                float(scores[n]),
-                float(margins[n]),
-            )
+            Candidate(window, index.corpora[number], passage, cosine, margin)
         )
     return results
 

@@ -37,6 +37,24 @@ def test_span_vectors_equal_the_vectors_of_the_span_texts(static, web_docs):
     assert np.allclose((by_span * by_text).sum(axis=1), 1.0, atol=1e-4)
 
 
+def test_span_sums_are_the_prefix_sums_numpy_gives_bit_for_bit(static):
+    """The compiled loop adds the same float64 rows in the same order as ``np.cumsum``, so
+    window vectors (and every decision on them) stay what they were."""
+    from indexer.static_embedding import _span_sums
+
+    rng = np.random.default_rng(0)
+    ids = rng.integers(0, len(static.vectors), 700)
+    first = np.sort(rng.integers(0, 600, 150))
+    last = np.minimum(first + rng.integers(1, 128, 150), 700)
+    sums = np.zeros((701, static.dimension))
+    np.cumsum(static.vectors[ids], axis=0, out=sums[1:])
+    expected = (sums[last] - sums[first]).astype(np.float32)
+    for kernel in (_span_sums, _span_sums.py_func):
+        out = np.empty((150, static.dimension), dtype=np.float32)
+        kernel(static.vectors, ids, first, last, out)
+        assert np.array_equal(out, expected)
+
+
 def test_encoding_agrees_with_model2vec(static, small_index, web_docs):
     from model2vec import StaticModel
 
