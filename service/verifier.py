@@ -11,9 +11,7 @@ by ``service.verifier_training`` on ``../shared/data`` and shipped in
 
 from __future__ import annotations
 
-import builtins
 import json
-import keyword
 import re
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
@@ -29,16 +27,10 @@ from indexer.compiled import compiled_on_first_use
 from indexer.manifest import IndexSettings
 from indexer.normalize import TextMode, TokenizedText, tokenize
 from indexer.terms import TermBag, TermSettings, numbers_in, term_bag, term_weight
+from service.code_shape import code_shape, item_shape, shape_similarity
 
 MODEL_RESOURCE = "paraphrase_verifier.json"
 
-_CODE_KEEP = set(keyword.kwlist) | set(dir(builtins)) | {"self", "cls"}
-_IDENTIFIER = re.compile(r"[A-Za-z_]\w*")
-# Docstrings, string literals (kept as one `"` token each) and comments (dropped): a rewording
-# changes them, a renaming leaves the code between them alone.
-_STRING_OR_COMMENT = re.compile(
-    r'(#[^\n]*)|"""[\s\S]*?"""|\'\'\'[\s\S]*?\'\'\'|"(?:\\.|[^"\\\n])*"|\'(?:\\.|[^\'\\\n])*\''
-)
 _DOCSTRING = re.compile(r'"""[\s\S]*?"""|\'\'\'[\s\S]*?\'\'\'')
 # Inside a docstring: a quoted value (an opening quote not after a letter, so "don't" is no
 # quotation) or a number.
@@ -47,9 +39,6 @@ _WORD = re.compile(r"[a-z0-9]+")
 # Rare-term mass of example values at which they count in full (about three distinctive ones:
 # `15`, `"db1111db"`, `"clii"`); single digits and `True` weigh next to nothing.
 EXAMPLE_MASS_CAP = 6.0
-# An item whose code (without its docstring) is shorter than this many tokens counts as
-# proportionally weaker evidence: `def add(x, y): return x + y` has the shape of many programs.
-MIN_ITEM_SHAPE_TOKENS = 30
 # Beyond this many words a reference is long enough that its length adds no evidence.
 REF_TOKENS_CAP = 64
 _CAPITALIZED = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][a-z]{2,}\b", re.M)
@@ -172,29 +161,6 @@ def _bigram_overlap(
     return len(ref_pairs & doc_pairs) / len(ref_pairs)
 
 
-def _code_shape(text: str) -> str:
-    """Code tokens with every user identifier replaced: renaming variables does not change it."""
-    tokens = tokenize(text, TextMode.CODE).tokens
-    return " ".join("ID" if _IDENTIFIER.fullmatch(t) and t not in _CODE_KEEP else t for t in tokens)
-
-
-def item_shape(code: str) -> str:
-    """The code's shape with docstrings, comments and strings blanked out.
-
-    A renamed copy of a program keeps it exactly however its docstring is reworded; a
-    different program of the same style (MBPP against HumanEval) rarely comes close.
-    """
-    # One left-to-right pass, so a `#` inside a string and a quote inside a comment stay put.
-    blanked = _STRING_OR_COMMENT.sub(lambda m: " " if m.group(1) else ' " ', code)
-    return _code_shape(blanked)
-
-
-@lru_cache(maxsize=32)
-def _document_shape(text: str) -> str:
-    # Cached: every code pair of a document compares against the same document.
-    return item_shape(text)
-
-
 def item_structure(ref: ReferenceView, doc_text: str) -> float:
     """How closely some stretch of the document has the whole reference program's shape.
 
@@ -204,15 +170,7 @@ def item_structure(ref: ReferenceView, doc_text: str) -> float:
     """
     if not ref.item_shape:
         return 0.0
-    return _shape_similarity(ref.item_shape, doc_text)
-
-
-@lru_cache(maxsize=4096)
-def _shape_similarity(shape: str, doc_text: str) -> float:
-    # Cached: every passage of a program, and every window of the page, asks the same.
-    tokens = shape.count(" ") + 1
-    similarity = fuzz.partial_ratio(shape, _document_shape(doc_text)) / 100.0
-    return similarity * min(1.0, tokens / MIN_ITEM_SHAPE_TOKENS)
+    return shape_similarity(ref.item_shape, doc_text)
 
 
 def example_values(code: str) -> frozenset[str]:
@@ -549,7 +507,7 @@ def pair_features(
     if ref.mode is TextMode.CODE:
         doc_chars = doc_text[aligned_chars[0] : aligned_chars[1]]
         code_structure = float(
-            Indel.normalized_similarity(_code_shape(ref.text), _code_shape(doc_chars))
+            Indel.normalized_similarity(code_shape(ref.text), code_shape(doc_chars))
         )
     else:
         code_structure = 0.0
