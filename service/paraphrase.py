@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -31,6 +31,7 @@ from service.paraphrase_candidates import (
 )
 from service.paraphrase_rivals import SpanOwner, nearest_other_passages, rival_margin
 from service.policy import Policy
+from service.renamed_code import RenamedCodeMatcher, RenamedCodeSettings
 from service.results import Decision, Evidence, Method, NearMiss
 from service.scoring import ItemEvidence, allow, matches_by_item
 from service.verifier import (
@@ -70,6 +71,9 @@ class ParaphraseSettings:
     # Leave alone the items whose verbatim evidence already decides "remove" on a page
     # (``ParaphraseMatcher._explained``).
     skip_removed_items: bool = True
+    # Programs copied with their identifiers renamed, found by their shape (``renamed_code``);
+    # None looks for rewordings only.
+    renamed_code: RenamedCodeSettings | None = field(default_factory=RenamedCodeSettings)
 
 
 # Embedding-derived signals set to their best value to ask "could this pair pass at all?".
@@ -114,6 +118,11 @@ class ParaphraseMatcher:
         self.space = space or StaticSpace(
             index, self.settings.min_static_cosine, self.settings.window_sizes
         )
+        self.renamed = (
+            RenamedCodeMatcher(index, self.settings.renamed_code)
+            if self.settings.renamed_code is not None
+            else None
+        )
         self._references: OrderedDict[tuple[str, int], ReferenceView] = OrderedDict()
         self._passage_vectors: OrderedDict[tuple[str, int], np.ndarray] = OrderedDict()
         # Counters for benchmarks: windows the cheap stage looked at, pairs and texts the
@@ -152,11 +161,13 @@ class ParaphraseMatcher:
             self.settings.max_candidates_per_doc,
         )
         collecting = self.observer is not None
-        if self.settings.mask_verbatim and self.settings.skip_removed_items:
-            candidates = [
-                _not_explained(c, self._explained(doc, found, allowlist))
-                for doc, found, c in zip(docs, verbatim, candidates, strict=True)
-            ]
+        explained = [
+            self._explained(doc, found, allowlist)
+            if self.settings.mask_verbatim and self.settings.skip_removed_items
+            else set()
+            for doc, found in zip(docs, verbatim, strict=True)
+        ]
+        candidates = [_not_explained(c, e) for c, e in zip(candidates, explained, strict=True)]
         cap = self.settings.max_pairs_per_doc
         if collecting:
             chosen = [self._collectable(d, c)[:cap] for d, c in zip(docs, candidates, strict=True)]
@@ -178,6 +189,9 @@ class ParaphraseMatcher:
             pairs = self._could_pass(pairs)
         self._add_transformer_cosines(docs, pairs, every_rival=collecting)
         results: list[list[ItemEvidence]] = [[] for _ in docs]
+        if self.renamed is not None and not collecting:
+            for bucket, doc, skip in zip(results, docs, explained, strict=True):
+                bucket.extend(self.renamed.find(doc, skip))
         probabilities = self.verifier.probabilities([p.features for p in pairs])
         for pair, probability in zip(pairs, probabilities, strict=True):
             doc = docs[pair.doc]

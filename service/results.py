@@ -20,6 +20,8 @@ class Decision(str, Enum):
 class Method(str, Enum):
     VERBATIM = "verbatim"
     PARAPHRASE = "paraphrase"
+    # A program with its identifiers renamed (``service.renamed_code``).
+    RENAMED = "renamed"
 
 
 @dataclass(frozen=True)

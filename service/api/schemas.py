@@ -117,7 +117,10 @@ class EvidenceModel(BaseModel):
 
     model_config = ConfigDict(json_schema_extra={"examples": [_EVIDENCE_EXAMPLE]})
 
-    method: Literal["verbatim", "paraphrase"]
+    method: Literal["verbatim", "paraphrase", "renamed"] = Field(
+        description="verbatim: the text itself; paraphrase: a rewording the verifier accepted; "
+        "renamed: a program with its identifiers renamed (the same code shape)."
+    )
     doc_start: int
     doc_end: int
     ref_start: int
