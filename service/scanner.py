@@ -11,6 +11,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+import faiss
+
 from indexer.embedding import Embedder, model_fingerprint
 from indexer.fingerprints import NgramSettings
 from indexer.manifest import IndexSettings, check_compatible
@@ -43,7 +45,8 @@ class ScanSettings:
     min_report_risk: float = 0.2
     verbatim: VerbatimSettings = field(default_factory=VerbatimSettings)
     paraphrase: ParaphraseSettings = field(default_factory=ParaphraseSettings)
-    # Threads for the embedding model (torch or ONNX Runtime); None: every core.
+    # Threads for the embedding model (torch or ONNX Runtime) and for FAISS's searches (its
+    # OpenMP pool, process-wide); None: every core.
     threads: int | None = None
     # Paraphrase candidates the verifier did not accept, reported per document that has no
     # accepted one (``ScanResult.near_misses``); 0 reports none and costs nothing.
@@ -85,6 +88,10 @@ class Scanner:
             else None
         )
         self.paraphrase = None
+        if self.settings.threads:
+            # A worker that owns one core: FAISS's pool of one thread per core, in each of a
+            # pool's workers, spent 13% more CPU a page spinning (benchmarks/shard_scan.py).
+            faiss.omp_set_num_threads(self.settings.threads)
         if "paraphrase" in self.settings.tiers:
             embedding = index.manifest.settings.embedding
             if backend:

@@ -36,3 +36,17 @@ def test_a_scanner_with_the_default_backend_starts_without_torch(small_index, sm
         f"      [name for name in {TORCH_MODULES!r} if name in sys.modules])\n"
     )
     assert fresh_process_output(code) == "onnx-fp32 remove []"
+
+
+def test_a_scanner_given_threads_keeps_faiss_to_them(small_index):
+    """A pool worker owns one core: FAISS's OpenMP pool of one thread per core in each of
+    them made both-tier shard scans spend far more CPU spinning than searching."""
+    code = (
+        "import faiss\n"
+        "from service.scanner import Scanner, ScanSettings\n"
+        "before = faiss.omp_get_max_threads()\n"
+        f"Scanner.load({str(small_index)!r}, settings=ScanSettings(threads=1))\n"
+        "print(before, faiss.omp_get_max_threads())\n"
+    )
+    before, after = fresh_process_output(code).split()
+    assert after == "1" and int(before) >= 1
