@@ -23,6 +23,7 @@ from service.allowlist import Allowlist
 from service.document import Document
 from service.paraphrase_candidates import (
     Candidate,
+    CandidateFilter,
     StaticSpace,
     VectorSpace,
     Window,
@@ -152,14 +153,6 @@ class ParaphraseMatcher:
                 document_windows(doc_no, doc, self.settings.window_sizes, self._covered(found))
             )
         self.windows_seen += len(windows)
-        candidates = find_candidates(
-            self.space,
-            self.index,
-            docs,
-            windows,
-            self.settings.top_k,
-            self.settings.max_candidates_per_doc,
-        )
         collecting = self.observer is not None
         explained = [
             self._explained(doc, found, allowlist)
@@ -167,12 +160,20 @@ class ParaphraseMatcher:
             else set()
             for doc, found in zip(docs, verbatim, strict=True)
         ]
-        candidates = [_not_explained(c, e) for c, e in zip(candidates, explained, strict=True)]
+        candidates = find_candidates(
+            self.space,
+            self.index,
+            docs,
+            windows,
+            self.settings.top_k,
+            self.settings.max_candidates_per_doc,
+            keep=self._candidate_filter(docs, explained, hopeful_only=not collecting),
+        )
         cap = self.settings.max_pairs_per_doc
         if collecting:
             chosen = [self._collectable(d, c)[:cap] for d, c in zip(docs, candidates, strict=True)]
         else:
-            chosen = [self._hopeful(d, c) for d, c in zip(docs, candidates, strict=True)]
+            chosen = candidates
         flat = [c for per_doc in chosen for c in per_doc]
         facts = _WindowFacts(docs)
         signals = _LazySignals(lambda c: self._signals(facts, c), flat)
@@ -241,22 +242,55 @@ class ParaphraseMatcher:
             if allow(match, doc.id, allowlist).decision is Decision.REMOVE
         }
 
-    def _hopeful(self, doc: Document, candidates: list[Candidate]) -> list[Candidate]:
-        """The candidates that could pass given how much of each passage's rare vocabulary the
+    def _candidate_filter(
+        self, docs: list[Document], explained: list[set[tuple[str, int]]], hopeful_only: bool
+    ) -> CandidateFilter:
+        """What ``find_candidates`` keeps of a document's candidates: not an item its verbatim
+        evidence already decides (``_explained``) and, unless verifier training collects them
+        all, only those that could pass (``_hopeful``)."""
+
+        def keep(
+            doc_no: int,
+            corpus_no: np.ndarray,
+            passages: np.ndarray,
+            items: np.ndarray,
+            margins: np.ndarray,
+        ) -> np.ndarray:
+            mask = np.ones(len(passages), dtype=bool)
+            skip = explained[doc_no]
+            if skip:
+                names = [self.index.corpora[n].name for n in corpus_no.tolist()]
+                mask = np.asarray(
+                    [(n, i) not in skip for n, i in zip(names, items.tolist(), strict=True)]
+                )
+            if hopeful_only and mask.any():
+                rows = np.flatnonzero(mask)
+                mask[rows] = self._hopeful(
+                    docs[doc_no], corpus_no[rows], passages[rows], margins[rows]
+                )
+            return mask
+
+        return keep
+
+    def _hopeful(
+        self, doc: Document, corpus_no: np.ndarray, passages: np.ndarray, margins: np.ndarray
+    ) -> np.ndarray:
+        """Which candidates could pass given how much of each passage's rare vocabulary the
         whole page holds (an upper bound of the window's share) and their static margin.
 
         This first sieve is arrays only, so every candidate of a page can go through it; the
         per-page cap on verified pairs then applies to the hopeful ones.
         """
-        if not candidates:
-            return candidates
-        code = np.asarray([c.corpus.record.mode is TextMode.CODE for c in candidates])
-        ref_tokens = np.asarray([c.corpus.passage_prose_tokens[c.passage] for c in candidates])
-        margins = np.asarray([c.margin for c in candidates])
-        hopeful = self.verifier.page_sieve.hopeful(
-            _page_shares(doc, candidates), ref_tokens, code, margins
-        )
-        return [c for c, keep in zip(candidates, hopeful, strict=True) if keep]
+        shares = np.empty(len(passages), dtype=np.float64)
+        code = np.empty(len(passages), dtype=bool)
+        ref_tokens = np.empty(len(passages), dtype=np.int64)
+        for number in np.unique(corpus_no).tolist():
+            rows = np.flatnonzero(corpus_no == number)
+            corpus = self.index.corpora[number]
+            shares[rows] = page_term_fractions(doc, corpus, passages[rows])
+            code[rows] = corpus.record.mode is TextMode.CODE
+            ref_tokens[rows] = corpus.passage_prose_tokens[passages[rows]]
+        return self.verifier.page_sieve.hopeful(shares, ref_tokens, code, margins)
 
     def _window_sieve(
         self, facts: _WindowFacts, candidates: list[Candidate], signals: _LazySignals
@@ -576,14 +610,6 @@ class ParaphraseMatcher:
 
 # Transformer vectors of passages kept per scanner: about 12 MB of 384-d float32.
 PASSAGE_CACHE = 8192
-
-
-def _not_explained(candidates: list[Candidate], explained: set[tuple[str, int]]) -> list[Candidate]:
-    if not explained:
-        return candidates
-    return [
-        c for c in candidates if (c.corpus.name, c.corpus.passage_item(c.passage)) not in explained
-    ]
 
 
 def _page_shares(doc: Document, candidates: list[Candidate]) -> np.ndarray:

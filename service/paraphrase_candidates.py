@@ -282,6 +282,11 @@ def fit_range(passage_tokens: np.ndarray, sizes: tuple[int, ...]) -> tuple[np.nd
     return np.minimum(0.6 * lengths, high), high
 
 
+# Which of a document's candidates to keep, from arrays: (document number, corpus numbers,
+# passages, items, margins) -> a mask.
+CandidateFilter = Callable[[int, np.ndarray, np.ndarray, np.ndarray, np.ndarray], np.ndarray]
+
+
 def find_candidates(
     space: VectorSpace,
     index: ReferenceIndex,
@@ -289,12 +294,15 @@ def find_candidates(
     windows: list[Window],
     top_k: int,
     per_doc: int,
+    keep: CandidateFilter | None = None,
 ) -> list[list[Candidate]]:
     """Per document, its best (window, passage) pairs above the space's floor, best first.
 
     A passage is paired with its best-fitting window only; the margin is taken over every
     window's neighbours, so a page that sits about as close to several items gets small ones.
-    Pages send thousands of neighbours here, so it is all array work until the last few.
+    Pages send thousands of neighbours here, so it is all array work until the last few:
+    ``keep`` filters a document's ``per_doc`` best before any ``Candidate`` is made (the
+    paraphrase tier's page sieve keeps about a quarter of them).
     """
     results: list[list[Candidate]] = [[] for _ in docs]
     if not windows:
@@ -320,6 +328,8 @@ def find_candidates(
     best = best[np.lexsort((-scores[best], docs_of[best]))]
     rank = np.arange(len(best)) - np.searchsorted(docs_of[best], docs_of[best], side="left")
     chosen = best[rank < per_doc]
+    if keep is not None and len(chosen):
+        chosen = _kept(chosen, docs_of, corpus_no, passages, items, margins, keep)
     # As Python numbers first: a page sends hundreds of candidates, and converting each
     # array element on its own cost more than the rest of this function.
     for row, number, passage, cosine, margin in zip(
@@ -335,6 +345,26 @@ def find_candidates(
             Candidate(window, index.corpora[number], passage, cosine, margin)
         )
     return results
+
+
+def _kept(
+    chosen: np.ndarray,
+    docs_of: np.ndarray,
+    corpus_no: np.ndarray,
+    passages: np.ndarray,
+    items: np.ndarray,
+    margins: np.ndarray,
+    keep: CandidateFilter,
+) -> np.ndarray:
+    """The rows of ``chosen`` (sorted by document) that ``keep`` keeps, in the same order."""
+    doc_numbers, starts = np.unique(docs_of[chosen], return_index=True)
+    ends = np.append(starts[1:], len(chosen))
+    parts = []
+    for doc, start, end in zip(doc_numbers.tolist(), starts.tolist(), ends.tolist(), strict=True):
+        rows = chosen[start:end]
+        mask = keep(doc, corpus_no[rows], passages[rows], items[rows], margins[rows])
+        parts.append(rows[np.asarray(mask, dtype=bool)])
+    return np.concatenate(parts)
 
 
 def cosine_margins(
