@@ -176,7 +176,9 @@ def measure_scanner(index: Path, tiers: Sequence[str]) -> dict:
 
     pages = scan_pages()
     started = time.perf_counter()
-    scanner = Scanner.load(index, settings=ScanSettings(tiers=tuple(tiers)))
+    # One thread, as each worker of a shard scan has (``ScanSettings(threads=1)``): FAISS's
+    # OpenMP pool of a thread per core otherwise spins on the CPU time measured here.
+    scanner = Scanner.load(index, settings=ScanSettings(tiers=tuple(tiers), threads=1))
     load_seconds = time.perf_counter() - started
     loaded = memory()
     cpu = time.process_time()
