@@ -71,7 +71,9 @@ class ApiSettings(BaseSettings):
         description="A `scan-shards` output folder or `clearance scan` results file to serve "
         "the review pages for, under /review, behind the API keys.",
     )
-    threads: int | None = Field(None, ge=1, description="Threads for the embedding model.")
+    threads: int | None = Field(
+        None, ge=1, description="Threads for the embedding model and FAISS's searches."
+    )
 
     max_document_bytes: int = Field(
         1_000_000, ge=1, description="Largest document text, in UTF-8 bytes."
