@@ -13,6 +13,15 @@ whose planted passage some window's top k holds (what the candidate stage needs;
 exhaustive search's count is printed first); and the search time per window on one thread.
 
     python -m benchmarks.ivf_probes --size 10
+    python -m benchmarks.ivf_probes --size 10 --other-codes   # and the other PQ codes, side by side
+
+``--other-codes`` sweeps a second index beside the library's own: the same IVF lists (its
+coarse centroids reused) holding the other kind of PQ codes of the same bytes a passage
+(``VectorSettings.pq_fast_scan``: 8-bit codes, or twice as many 4-bit codes searched with
+FAISS's fast-scan kernels, lookup tables in SIMD registers), its top candidates rescored on
+the library's own 8-bit codes. It is filled with the vectors those 8-bit codes decode to (the
+build's float vectors are not kept), so it measures search cost and candidate recall, not a
+build.
 """
 
 from __future__ import annotations
@@ -28,7 +37,7 @@ from benchmarks._common import git_revision, machine
 from benchmarks.index_scale import index_dir, scan_pages
 from benchmarks.vector_compression import top_k_agreement
 from indexer.store import STATIC_VECTORS, ReferenceIndex, corpus_dir
-from indexer.vector_index import search
+from indexer.vector_index import VectorSettings, product_quantized, search, vector_index_kind
 from reference_corpora import transforms as T
 from service.document import Document
 from service.paraphrase import ParaphraseSettings
@@ -87,6 +96,58 @@ def exhaustive_codes(index: faiss.Index) -> faiss.Index:
     return flat
 
 
+def other_codes(index: faiss.Index, exact: faiss.IndexFlatIP) -> tuple[faiss.Index, tuple]:
+    """The library's IVF lists with the PQ codes it does not use, rescored on its own 8-bit
+    codes (``index`` is the IVF-PQ kind with rescoring, ``exact`` its decoded codes), and the
+    parts the result points to, to be kept alive with it."""
+    ivf = faiss.downcast_index(faiss.extract_index_ivf(index))
+    fast = isinstance(ivf, faiss.IndexIVFPQFastScan)
+    settings = VectorSettings(pq_bytes=ivf.pq.M * ivf.pq.nbits // 8, pq_fast_scan=not fast)
+    quantizer = faiss.IndexFlatIP(ivf.d)
+    quantizer.add(ivf.quantizer.reconstruct_n(0, ivf.nlist))
+    codes = product_quantized(quantizer, ivf.d, ivf.nlist, settings)
+    vectors = faiss.rev_swig_ptr(exact.get_xb(), exact.ntotal * exact.d).reshape(exact.ntotal, -1)
+    rows = np.random.default_rng(0).choice(len(vectors), min(len(vectors), 200_000), replace=False)
+    codes.train(np.ascontiguousarray(vectors[np.sort(rows)]))
+    codes.add(vectors)
+    codes.nprobe = ivf.nprobe
+    refined = faiss.IndexRefine(codes, faiss.downcast_index(index.refine_index))
+    refined.k_factor = index.k_factor
+    return refined, (quantizer, codes)
+
+
+def sweep(
+    index: faiss.Index, queries: np.ndarray, truth, page_of: np.ndarray, sources: list[int]
+) -> None:
+    """One line per ``nprobe``: shares of the exact top k found, pages found, time."""
+    ivf = faiss.extract_index_ivf(index)
+    floor = ParaphraseSettings().min_static_cosine
+    print(
+        f"{'nprobe':>7}{'lists %':>9}{'top-k':>8}{'>=floor':>9}{'nearest':>9}{'planted':>9}"
+        f"{'ms/window':>11}"
+    )
+    default = ivf.nprobe
+    for probes in sorted({*PROBES, default, ivf.nlist // 32}):
+        ivf.nprobe = probes
+        ms, found = one_thread_search(index, queries)
+        agree = top_k_agreement(truth, found, floor)
+        mark = (
+            "  (default)"
+            if probes == default
+            else "  (nlist/32)"
+            if probes == ivf.nlist // 32
+            else ""
+        )
+        print(
+            f"{probes:>7}{100 * probes / ivf.nlist:>8.2f}%"
+            + "".join(f"{a:>8.4f} " for a in agree)
+            + f"{sources_found(found, page_of, sources):>8} "
+            + f"{ms:>10.3f}{mark}",
+            flush=True,
+        )
+    ivf.nprobe = default
+
+
 def one_thread_search(index: faiss.Index, queries: np.ndarray) -> tuple[float, np.ndarray]:
     """Milliseconds per window and the ids found, searched as a scan does (small batches, one
     thread: ``indexer.vector_index.search``)."""
@@ -102,6 +163,7 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=10)
     parser.add_argument("--pages", type=int, default=200)
     parser.add_argument("--seed", type=int, default=3)
+    parser.add_argument("--other-codes", action="store_true")
     args = parser.parse_args()
     print(f"# ivf probes, revision {git_revision()}\n# machine: {machine()}")
     index = ReferenceIndex.open(index_dir(args.size))
@@ -119,33 +181,19 @@ def main() -> None:
     truth = exact.search(queries, K)
     seconds = time.perf_counter() - started
     print(f"# {len(queries):,} windows; exhaustive search of the codes {seconds:.1f} s")
-    floor = ParaphraseSettings().min_static_cosine
     exact_pages = sources_found(truth[1], page_of, sources)
     print(f"# pages whose planted passage a window finds by exhaustive search: {exact_pages}")
-    print(
-        f"{'nprobe':>7}{'lists %':>9}{'top-k':>8}{'>=floor':>9}{'nearest':>9}{'planted':>9}"
-        f"{'ms/window':>11}"
-    )
-    default = ivf.nprobe
-    for probes in sorted({*PROBES, default, ivf.nlist // 32}):
-        ivf.nprobe = probes
-        ms, found = one_thread_search(corpus.static_vectors, queries)
-        agree = top_k_agreement(truth, found, floor)
-        mark = (
-            "  (default)"
-            if probes == default
-            else "  (nlist/32)"
-            if probes == ivf.nlist // 32
-            else ""
-        )
+    sweep(corpus.static_vectors, queries, truth, page_of, sources)
+    if args.other_codes:
+        if not isinstance(corpus.static_vectors, faiss.IndexRefine):
+            raise SystemExit("--other-codes needs a library of the ivf-pq kind (10x and up)")
+        started = time.perf_counter()
+        other, _parts = other_codes(corpus.static_vectors, exact)
         print(
-            f"{probes:>7}{100 * probes / ivf.nlist:>8.2f}%"
-            + "".join(f"{a:>8.4f} " for a in agree)
-            + f"{sources_found(found, page_of, sources):>8} "
-            + f"{ms:>10.3f}{mark}",
-            flush=True,
+            f"\n# the other codes: {vector_index_kind(other)}; built in "
+            f"{time.perf_counter() - started:.0f} s"
         )
-    ivf.nprobe = default
+        sweep(other, queries, truth, page_of, sources)
 
 
 if __name__ == "__main__":

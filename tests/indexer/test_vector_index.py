@@ -42,6 +42,11 @@ def test_small_indexes_are_exact():
         (VectorSettings(exact_max=1000), "ivf-sq8(nlist=178,nprobe=16)", 0.4),
         (
             VectorSettings(exact_max=1000, pq_min=1500, pq_bytes=8),
+            "ivf-pq(nlist=178,nprobe=16,bytes=8,fast-scan,rescore=sq8x16)",
+            0.6,
+        ),
+        (
+            VectorSettings(exact_max=1000, pq_min=1500, pq_bytes=8, pq_fast_scan=False),
             "ivf-pq(nlist=178,nprobe=16,bytes=8,rescore=sq8x16)",
             0.6,
         ),
