@@ -12,10 +12,11 @@ kind against exact search on every book of the data folder and on the paraphrase
 - up to ``pq_min``: ``ivf-sq8``, one byte per dimension (a quarter); the codes kept every
   window's exact nearest passage among its top k, what is lost is IVF's probing;
 - above: ``ivf-pq``, ``pq_bytes`` per passage, its top candidates rescored on 8-bit codes
-  (a quarter of the bytes a search touches per probed list). The codes are 4-bit ones, twice
-  as many, searched by FAISS's fast-scan kernels (lookup tables held in SIMD registers): at
-  1.27M passages the same share of windows' exact nearest passages as 8-bit codes of the same
-  bytes at half the search time (``benchmarks/ivf_probes.py --other-codes``).
+  (a quarter of the bytes a search touches per probed list). ``pq_fast_scan`` makes them 4-bit
+  codes, twice as many, searched by FAISS's fast-scan kernels (lookup tables held in SIMD
+  registers): at 1.27M passages about the same share of windows' exact nearest passages as
+  8-bit codes of the same bytes at half the search time (``benchmarks/ivf_probes.py
+  --other-codes``), but read into memory rather than mapped.
 
 The kind is in the file (FAISS writes its type), so any of them, and the IVF-Flat that
 earlier builds wrote above ``exact_max``, reads back as written, memory-mapped.
@@ -55,10 +56,13 @@ class VectorSettings:
     # or 4 k rescored, lost 5-12 points of it (BENCHMARKS.md).
     pq_bytes: int = 64
     pq_rescore: int = 16
-    # 4-bit codes searched by fast scan (2 x pq_bytes of them) instead of 8-bit ones. A build
-    # setting: an index reads back as its file says, so one built before the field keeps its
-    # 8-bit codes, and only corpora added to it later take the default.
-    pq_fast_scan: bool = True
+    # 4-bit codes searched by fast scan (2 x pq_bytes of them) instead of 8-bit ones: half the
+    # search time at 1.27M passages for the same share of exact nearest passages, but FAISS
+    # reads the block-packed lists fast scan needs into each process's memory (72 bytes a
+    # passage with its id: 105 MB at 1.27M passages, about 1 GB at 12.7M) where it maps the
+    # 8-bit lists, shared by every worker. Off, so a scanner's own memory stays bounded; on
+    # for one process with memory to spare. A build setting: each file reads back as written.
+    pq_fast_scan: bool = False
     # k-means sample per IVF list (FAISS asks for 39 to 256), and at most this many in all:
     # k-means costs sample x nlist, and 256 a list of 4 sqrt(N) lists grows as N^1.5 (59 s of
     # wall time for 365k vectors and 1,426 lists on 2 cores here; 3.7M vectors and 14,400 lists

@@ -42,12 +42,12 @@ def test_small_indexes_are_exact():
         (VectorSettings(exact_max=1000), "ivf-sq8(nlist=178,nprobe=16)", 0.4),
         (
             VectorSettings(exact_max=1000, pq_min=1500, pq_bytes=8),
-            "ivf-pq(nlist=178,nprobe=16,bytes=8,fast-scan,rescore=sq8x16)",
+            "ivf-pq(nlist=178,nprobe=16,bytes=8,rescore=sq8x16)",
             0.6,
         ),
         (
-            VectorSettings(exact_max=1000, pq_min=1500, pq_bytes=8, pq_fast_scan=False),
-            "ivf-pq(nlist=178,nprobe=16,bytes=8,rescore=sq8x16)",
+            VectorSettings(exact_max=1000, pq_min=1500, pq_bytes=8, pq_fast_scan=True),
+            "ivf-pq(nlist=178,nprobe=16,bytes=8,fast-scan,rescore=sq8x16)",
             0.6,
         ),
     ],
@@ -130,6 +130,7 @@ def exact_and_compressed(tmp_path_factory, data_root) -> dict[str, ReferenceInde
         "flat-ip": VectorSettings(),
         "ivf-sq8": VectorSettings(**probe),
         "ivf-pq": VectorSettings(**probe, pq_min=SMALL_THRESHOLD),
+        "ivf-pq fast-scan": VectorSettings(**probe, pq_min=SMALL_THRESHOLD, pq_fast_scan=True),
     }
     out = {}
     for kind, vectors in kinds.items():
@@ -143,7 +144,8 @@ def test_compressed_kind_is_chosen_above_the_threshold_and_recorded(exact_and_co
     for kind, index in exact_and_compressed.items():
         (record,) = index.manifest.corpora
         assert record.passages > SMALL_THRESHOLD
-        assert record.vector_index.split("(")[0] == kind
+        assert record.vector_index.split("(")[0] == kind.split()[0]
+        assert ("fast-scan" in record.vector_index) == kind.endswith("fast-scan")
         assert vector_index_kind(index.corpora[0].static_vectors) == record.vector_index
 
 
@@ -165,7 +167,7 @@ def test_compressed_vectors_find_the_exact_top_passages(exact_and_compressed, we
     k = 3 * settings.top_k
     truth = search(items.static_vectors, queries, k)
     assert (truth[0][:, 0] >= settings.min_static_cosine).sum() >= 100  # a sample worth having
-    for kind in ("ivf-sq8", "ivf-pq"):
+    for kind in ("ivf-sq8", "ivf-pq", "ivf-pq fast-scan"):
         _, found = search(exact_and_compressed[kind].corpora[0].static_vectors, queries, k)
         _, _, first = top_k_agreement(truth, found, settings.min_static_cosine)
         assert first >= 0.995, kind
