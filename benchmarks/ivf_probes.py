@@ -37,7 +37,13 @@ from benchmarks._common import git_revision, machine
 from benchmarks.index_scale import index_dir, scan_pages
 from benchmarks.vector_compression import top_k_agreement
 from indexer.store import STATIC_VECTORS, ReferenceIndex, corpus_dir
-from indexer.vector_index import VectorSettings, product_quantized, search, vector_index_kind
+from indexer.vector_index import (
+    VectorSettings,
+    flat_rows,
+    product_quantized,
+    search,
+    vector_index_kind,
+)
 from reference_corpora import transforms as T
 from service.document import Document
 from service.paraphrase import ParaphraseSettings
@@ -106,7 +112,7 @@ def other_codes(index: faiss.Index, exact: faiss.IndexFlatIP) -> tuple[faiss.Ind
     quantizer = faiss.IndexFlatIP(ivf.d)
     quantizer.add(ivf.quantizer.reconstruct_n(0, ivf.nlist))
     codes = product_quantized(quantizer, ivf.d, ivf.nlist, settings)
-    vectors = faiss.rev_swig_ptr(exact.get_xb(), exact.ntotal * exact.d).reshape(exact.ntotal, -1)
+    vectors = flat_rows(exact)
     rows = np.random.default_rng(0).choice(len(vectors), min(len(vectors), 200_000), replace=False)
     codes.train(np.ascontiguousarray(vectors[np.sort(rows)]))
     codes.add(vectors)
