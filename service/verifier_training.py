@@ -59,6 +59,13 @@ from service.verifier import (
 # third-party rewordings (its per-set target for hard negatives is 1%); clean pages rarely
 # reach the verifier at all.
 TARGET_DOC_FPR = 0.003
+# And at most this share of any one hard-negative set's never-fitted documents: the pooled
+# share is nearly all GSM8K train problems, so on its own it let the hardest set, same-subject
+# MMLU questions, reach 1.0% on the eval half once unit windows (sentences, paragraphs) made
+# more of their pairs candidates; with 0.5% per set it reached 0.9%. Sets with fewer
+# documents than PER_SET_MIN_DOCS place no quantile.
+PER_SET_DOC_FPR = 0.003
+PER_SET_MIN_DOCS = 200
 # Sentence-pair datasets are reported, not used to set the threshold: PAWS negatives share
 # nearly every word and n-gram with their pair, so no threshold separates them (and the
 # verbatim tier would flag them as edited copies anyway; see BENCHMARKS.md).
@@ -237,9 +244,11 @@ def export_trees(model) -> tuple[float, list[dict]]:
 
 def _threshold(examples: list[Example], probabilities: np.ndarray, code: bool) -> float:
     """Lowest threshold that lets ``TARGET_DOC_FPR`` of the documents hiding nothing pass,
-    among the scan documents whose pairs are of this mode (code or prose)."""
+    among the scan documents whose pairs are of this mode (code or prose), and at most
+    ``PER_SET_DOC_FPR`` of those of any one hard-negative set."""
     hiding = {e.doc for e in examples if e.label}
     worst: dict[str, float] = {}
+    source_of: dict[str, str] = {}
     for example, p in zip(examples, probabilities, strict=True):
         if (
             example.doc not in hiding
@@ -247,10 +256,23 @@ def _threshold(examples: list[Example], probabilities: np.ndarray, code: bool) -
             and bool(example.features["is_code"]) == code
         ):
             worst[example.doc] = max(worst.get(example.doc, 0.0), float(p))
-    negatives = np.sort(np.array(list(worst.values())))[::-1]
-    if not len(negatives):
+            source_of[example.doc] = example.source.removeprefix("calibration-")
+    if not worst:
         return 0.5
-    return float(max(0.5, negatives[int(len(negatives) * TARGET_DOC_FPR)] + 1e-6))
+    threshold = _passing_at_most(list(worst.values()), TARGET_DOC_FPR)
+    by_set: dict[str, list[float]] = {}
+    for doc, p in worst.items():
+        by_set.setdefault(source_of[doc], []).append(p)
+    for values in by_set.values():
+        if len(values) >= PER_SET_MIN_DOCS:
+            threshold = max(threshold, _passing_at_most(values, PER_SET_DOC_FPR))
+    return float(max(0.5, threshold))
+
+
+def _passing_at_most(values: list[float], share: float) -> float:
+    """The lowest threshold that at most ``share`` of ``values`` reach."""
+    ranked = np.sort(np.asarray(values))[::-1]
+    return float(ranked[int(len(ranked) * share)] + 1e-6)
 
 
 FOLDS = 5
@@ -339,6 +361,7 @@ def _fit(collected: list[Example], seed: int) -> dict:
             "out_of_fold_auc": float(roc_auc_score(y, out_of_fold)),
             "out_of_fold_documents": _rates_by_mode(examples, out_of_fold, accept_at),
             "target_doc_fpr": TARGET_DOC_FPR,
+            "per_set_doc_fpr": PER_SET_DOC_FPR,
             "folds": FOLDS,
             "seed": seed,
         },
