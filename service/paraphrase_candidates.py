@@ -1,11 +1,12 @@
 """The paraphrase tier's candidate stage: every window of a page against every passage.
 
-Each window of each size the tier uses, and each sentence, pair of sentences and paragraph of
-the page, is embedded with the index's static model (prefix sums over one tokenization of the
-page: microseconds per window) and searched in FAISS against the static vectors of the
-reference passages. What comes back is, per document, the (window, passage) pairs worth
-verifying: for each passage its best fixed-size window and its best sentence or paragraph, of
-sizes that fit it, with how far their cosine stands above the best other item's. Nothing here runs the transformer.
+Each window of each size the tier uses, and each sentence and paragraph of the page, is
+embedded with the index's static model (prefix sums over one tokenization of the page:
+microseconds per window) and searched in FAISS against the static vectors of the reference
+passages. What comes back is, per document, the (window, passage) pairs worth verifying: for
+each passage its best fixed-size window and its best sentence or paragraph, of sizes that fit
+it, with how far their cosine stands above the best other item's. Nothing here runs the
+transformer.
 
 The same stage can run with transformer vectors instead (``TransformerSpace``): that is the
 exhaustive baseline ``benchmarks/paraphrase.py`` measures the static stage against.
@@ -18,6 +19,7 @@ import weakref
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 
 import faiss
 import numpy as np
@@ -38,7 +40,7 @@ class Window:
     char_end: int
     # The window size it was cut at (a page shorter than that gives a shorter window).
     size: int
-    # A sentence, pair of sentences or paragraph of the page, not a fixed-size window.
+    # A sentence or paragraph of the page, not a fixed-size window.
     unit: bool = False
 
 
@@ -233,8 +235,8 @@ def document_windows(
     doc_no: int, doc: Document, sizes: tuple[int, ...], covered: list[tuple[int, int]]
 ) -> list[Window]:
     """Every window of every size (half-size stride, plus one flush with the end), and every
-    sentence, pair of sentences and paragraph of the page that fits the largest size (cut at
-    the smallest size that holds it), except those that verbatim evidence already explains.
+    sentence and paragraph of the page that fits the largest size (cut at the smallest size
+    that holds it), except those that verbatim evidence already explains.
 
     A short question put in a page is a sentence or a paragraph of its own, and a fixed-size
     window around it holds as much of the page as of the question: its static vector sits
@@ -267,22 +269,25 @@ def document_windows(
 
 
 # A sentence ends at a full stop, question or exclamation mark (and any closing quote or
-# bracket) before white space; a paragraph at a line break.
-_SENTENCE_BREAK = re.compile(r"(?<=[.?!])[\"')\]]*\s+|\n+")
+# bracket) before white space and a capital or digit ("What U.S. state ..." is one); a
+# paragraph at a line break.
+_SENTENCE_BREAK = re.compile(r"(?<=[.?!])[\"')\]]*\s+(?=[\"'(\[]?[A-Z0-9])|\n+")
 _PARAGRAPH_BREAK = re.compile(r"\n+")
 
 
 def text_units(text: str, token_starts: np.ndarray) -> list[tuple[int, int]]:
-    """Token ranges of the page's sentences, pairs of neighbouring sentences and paragraphs."""
+    """Token ranges of the page's sentences and paragraphs.
+
+    Pairs of neighbouring sentences were windows too at first: they found no rewording on the
+    paraphrase suite or either hand-written set that sentences and paragraphs missed, and cost
+    a tenth more windows (``BENCHMARKS.md``).
+    """
     n_tokens = len(token_starts)
     units: list[tuple[int, int]] = []
-    for pattern, runs in ((_SENTENCE_BREAK, 2), (_PARAGRAPH_BREAK, 1)):
+    for pattern in (_SENTENCE_BREAK, _PARAGRAPH_BREAK):
         cuts = [m.end() for m in pattern.finditer(text)]
-        bounds = np.unique(np.searchsorted(token_starts, cuts, side="left"))
-        bounds = np.union1d(bounds, [0, n_tokens]).tolist()
-        for i in range(len(bounds) - 1):
-            for j in range(i + 1, min(i + runs, len(bounds) - 1) + 1):
-                units.append((bounds[i], bounds[j]))
+        bounds = np.union1d(np.searchsorted(token_starts, cuts, side="left"), [0, n_tokens])
+        units.extend(pairwise(bounds.tolist()))
     return [u for u in dict.fromkeys(units) if u[1] > u[0]]
 
 
