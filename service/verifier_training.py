@@ -61,9 +61,9 @@ from service.verifier import (
 TARGET_DOC_FPR = 0.003
 # And at most this share of any one hard-negative set's never-fitted documents: the pooled
 # share is nearly all GSM8K train problems, so on its own it let the hardest set, same-subject
-# MMLU questions, reach 1.0% on the eval half once unit windows (sentences, paragraphs) made
-# more of their pairs candidates; with 0.5% per set it reached 0.9%. Sets with fewer
-# documents than PER_SET_MIN_DOCS place no quantile.
+# MMLU questions, reach 1.0% on the eval half with the first model trained on sentence and
+# paragraph windows (then with pairs of sentences too); 0.5% per set gave 0.9%. Sets with
+# fewer documents than PER_SET_MIN_DOCS place no quantile.
 PER_SET_DOC_FPR = 0.003
 PER_SET_MIN_DOCS = 200
 # Sentence-pair datasets are reported, not used to set the threshold: PAWS negatives share
