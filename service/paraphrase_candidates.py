@@ -288,7 +288,9 @@ def text_units(text: str, token_starts: np.ndarray) -> list[tuple[int, int]]:
         cuts = [m.end() for m in pattern.finditer(text)]
         bounds = np.union1d(np.searchsorted(token_starts, cuts, side="left"), [0, n_tokens])
         units.extend(pairwise(bounds.tolist()))
-    return [u for u in dict.fromkeys(units) if u[1] > u[0]]
+    # Bounds are unique and sorted, so every range is non-empty; a one-sentence paragraph is
+    # listed once.
+    return list(dict.fromkeys(units))
 
 
 _FITTING: weakref.WeakKeyDictionary[CorpusIndex, dict[tuple[int, ...], np.ndarray]] = (

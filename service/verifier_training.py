@@ -247,22 +247,22 @@ def _threshold(examples: list[Example], probabilities: np.ndarray, code: bool) -
     among the scan documents whose pairs are of this mode (code or prose), and at most
     ``PER_SET_DOC_FPR`` of those of any one hard-negative set."""
     hiding = {e.doc for e in examples if e.label}
-    worst: dict[str, float] = {}
-    source_of: dict[str, str] = {}
+    # Per (hard-negative set, document): the document's best pair.
+    worst: dict[tuple[str, str], float] = {}
     for example, p in zip(examples, probabilities, strict=True):
         if (
             example.doc not in hiding
             and example.source not in SENTENCE_SOURCES
             and bool(example.features["is_code"]) == code
         ):
-            worst[example.doc] = max(worst.get(example.doc, 0.0), float(p))
-            source_of[example.doc] = example.source.removeprefix("calibration-")
+            key = (example.source.removeprefix("calibration-"), example.doc)
+            worst[key] = max(worst.get(key, 0.0), float(p))
     if not worst:
         return 0.5
     threshold = _passing_at_most(list(worst.values()), TARGET_DOC_FPR)
     by_set: dict[str, list[float]] = {}
-    for doc, p in worst.items():
-        by_set.setdefault(source_of[doc], []).append(p)
+    for (name, _), p in worst.items():
+        by_set.setdefault(name, []).append(p)
     for values in by_set.values():
         if len(values) >= PER_SET_MIN_DOCS:
             threshold = max(threshold, _passing_at_most(values, PER_SET_DOC_FPR))
