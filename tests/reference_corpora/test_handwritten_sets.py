@@ -4,6 +4,7 @@ claims, none repeats the fixed benchmark set, and each rewords its item rather t
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 
 import pytest
@@ -105,15 +106,32 @@ def test_the_copy_measure_flags_a_copied_item_and_passes_its_rewording(suite_dat
     assert shared_runs(record["text"], item.text) < limit(record["text"])
 
 
-def test_multiple_choice_rewordings_keep_four_lettered_choices_and_an_answer():
+# People write choices as "A." lines, "(a) ... (b)", numbered lines or "x / y / z / w"; a
+# rewording may relabel, reorder or drop the answer line, but it keeps all four options.
+CHOICE_LABELS = ("ABCD", "abcd", "1234")
+
+
+def four_choices(text: str) -> bool:
+    labelled = any(
+        all(re.search(rf"(?:^|[\s(]){label}[.)]\s", text, re.MULTILINE) for label in labels)
+        for labels in CHOICE_LABELS
+    )
+    return labelled or any(line.count(" / ") == 3 for line in text.splitlines())
+
+
+def test_multiple_choice_rewordings_keep_all_four_choices():
     for path in SETS.values():
         for record in read_handwritten(path):
-            if record["corpus"] not in ("mmlu-test", "mmlu-other"):
-                continue
-            lines = record["text"].splitlines()
-            letters = [line[:3] for line in lines if line[:3] in ("A. ", "B. ", "C. ", "D. ")]
-            assert letters == ["A. ", "B. ", "C. ", "D. "], record["ref_id"]
-            assert lines[-1] in {f"Answer: {x}" for x in "ABCD"}, record["ref_id"]
+            if record["corpus"] in ("mmlu-test", "mmlu-other"):
+                assert four_choices(record["text"]), record["ref_id"]
+
+
+def test_four_choices_needs_every_option():
+    assert four_choices("Which?\nA. one\nB. two\nC. three\nD. four\nAnswer: B")
+    assert four_choices("Which? (a) one (b) two (c) three (d) four")
+    assert four_choices("Which? Options: one / two / three / four. Answer: two")
+    assert not four_choices("Which?\nA. one\nB. two\nC. three\nAnswer: B")
+    assert not four_choices("Which? one / two / three")
 
 
 def test_handwritten_negatives_are_reported_per_pool(suite_data):
