@@ -10,8 +10,8 @@ reworded by several generator families and hidden in real C4 pages; hard negativ
   (the candidate stage Clearance had before static vectors, taken to every window).
 
 Rephrasings written by hand (``reference_corpora/samples/handwritten_rephrasings.jsonl`` and
-the second set ``handwritten_rephrasings_eval.jsonl``, not made by our generators) are scanned
-too, with both tiers and with the paraphrase tier alone.
+the second set ``handwritten_rephrasings_eval.jsonl`` and the third ``..._styles.jsonl``, not
+made by our generators) are scanned too, with both tiers and with the paraphrase tier alone.
 
     python benchmarks/paraphrase.py --per-category 100 --negatives 100
     python benchmarks/paraphrase.py --whole-negative-sets   # FP rates on every negative once
@@ -28,6 +28,7 @@ from indexer.embedding import Embedder
 from reference_corpora.suite import (
     HANDWRITTEN,
     HANDWRITTEN_EVAL,
+    HANDWRITTEN_STYLES,
     SuiteData,
     evaluate,
     format_scores,
@@ -106,7 +107,12 @@ def main() -> None:
 
     print("\n# rephrasings written by hand, not by reference_corpora/transforms.py")
     alone = Scanner.load(index, settings=ScanSettings(tiers=("paraphrase",)), embedder=embedder)
-    for path, name in ((HANDWRITTEN, "hand-written rephrasings"), (HANDWRITTEN_EVAL, "second set")):
+    sets = (
+        (HANDWRITTEN, "hand-written rephrasings"),
+        (HANDWRITTEN_EVAL, "second set"),
+        (HANDWRITTEN_STYLES, "third set (styles)"),
+    )
+    for path, name in sets:
         handwritten = handwritten_suite(data, path=path)
         run(scanner, handwritten, f"full scan, {name}")
         run(alone, handwritten, f"paraphrase tier alone, {name}")

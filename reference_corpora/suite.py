@@ -441,6 +441,12 @@ HANDWRITTEN = Path(__file__).parent / "samples" / "handwritten_rephrasings.jsonl
 # fixed set above, whose items it never repeats.
 HANDWRITTEN_TRAIN = HANDWRITTEN.with_name("handwritten_rephrasings_train.jsonl")
 HANDWRITTEN_EVAL = HANDWRITTEN.with_name("handwritten_rephrasings_eval.jsonl")
+# A third check, in the styles third-party rewordings use (choices rewritten, reordered and
+# relabelled; renamed code with a rewritten docstring; terse, verbose, question-first): items
+# of the "train" half that no other set rewords, never used to fit the verifier. Fitting on
+# them as well found one more of them and cost a third more CPU a page (BENCHMARKS.md), so
+# they measure how the verifier carries over instead.
+HANDWRITTEN_STYLES = HANDWRITTEN.with_name("handwritten_rephrasings_styles.jsonl")
 
 
 def read_handwritten(path: Path = HANDWRITTEN) -> list[dict]:

@@ -1,4 +1,4 @@
-"""The hand-written train and eval rephrasings: each names a real item of the half its file
+"""The hand-written train, eval and styles rephrasings: each names a real item of the half its file
 claims, none repeats the fixed benchmark set, and each rewords its item rather than copying it."""
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from indexer.normalize import tokenize
 from reference_corpora.suite import (
     HANDWRITTEN,
     HANDWRITTEN_EVAL,
+    HANDWRITTEN_STYLES,
     HANDWRITTEN_TRAIN,
     MIN_ITEM_WORDS,
     SuiteData,
@@ -22,14 +23,16 @@ from reference_corpora.suite import (
     read_handwritten,
 )
 
-SETS = {"train": HANDWRITTEN_TRAIN, "eval": HANDWRITTEN_EVAL}
+SETS = {"train": HANDWRITTEN_TRAIN, "eval": HANDWRITTEN_EVAL, "styles": HANDWRITTEN_STYLES}
+# The half of the corpora each set's items come from (``in_part``).
+HALF = {"train": "train", "eval": "eval", "styles": "train"}
 FIELDS = {"corpus", "ref_id", "label", "text"}
 # A rewording keeps names, numbers and a doctest's values, so some runs of words survive; a
 # copy keeps nearly all of them. Items too short for many 8-word runs are held to 4-word runs.
 RUN, MAX_SHARED = 8, 0.4
 SHORT_WORDS, SHORT_RUN, SHORT_MAX_SHARED = 16, 4, 0.6
 # At least this many records per (corpus, label) in each file, so that every kind is covered.
-MIN_PER_KIND = {"train": 10, "eval": 5}
+MIN_PER_KIND = {"train": 10, "eval": 5, "styles": 5}
 
 
 def shared_runs(text: str, item_text: str) -> float:
@@ -72,7 +75,8 @@ def test_every_record_rewords_a_real_item_of_its_half(part, suite_data):
         assert record["corpus"] in pools, record
         item = item_of(suite_data, record)
         assert item is not None, f"no item {record['corpus']}/{record['ref_id']}"
-        assert in_part(item, part), f"{record['corpus']}/{record['ref_id']} is not in {part}"
+        half = HALF[part]
+        assert in_part(item, half), f"{record['corpus']}/{record['ref_id']} is not in {half}"
         if record["label"]:
             assert len(tokenize(item.text).tokens) >= MIN_ITEM_WORDS
     kinds = Counter((r["corpus"], r["label"]) for r in records)
