@@ -444,8 +444,8 @@ HANDWRITTEN_EVAL = HANDWRITTEN.with_name("handwritten_rephrasings_eval.jsonl")
 # A third check, in the styles third-party rewordings use (choices rewritten, reordered and
 # relabelled; renamed code with a rewritten docstring; terse, verbose, question-first): items
 # of the "train" half that no other set rewords, never used to fit the verifier. Fitting on
-# them as well found one more of them and cost a third more CPU a page (BENCHMARKS.md), so
-# they measure how the verifier carries over instead.
+# them as well found two more of their 72 and cost a third more CPU a page (BENCHMARKS.md),
+# so they measure how the verifier carries over instead.
 HANDWRITTEN_STYLES = HANDWRITTEN.with_name("handwritten_rephrasings_styles.jsonl")
 
 

@@ -110,8 +110,9 @@ def test_the_copy_measure_flags_a_copied_item_and_passes_its_rewording(suite_dat
     assert shared_runs(record["text"], item.text) < limit(record["text"])
 
 
-# People write choices as "A." lines, "(a) ... (b)", numbered lines or "x / y / z / w"; a
-# rewording may relabel, reorder or drop the answer line, but it keeps all four options.
+# The styles set writes choices as people do: "A." lines, "(a) ... (b)", numbered lines or
+# "x / y / z / w", relabelled, reordered, sometimes without the answer line; it keeps all four
+# options. The train and eval sets keep MMLU's own layout.
 CHOICE_LABELS = ("ABCD", "abcd", "1234")
 
 
@@ -123,11 +124,24 @@ def four_choices(text: str) -> bool:
     return labelled or any(line.count(" / ") == 3 for line in text.splitlines())
 
 
-def test_multiple_choice_rewordings_keep_all_four_choices():
-    for path in SETS.values():
-        for record in read_handwritten(path):
-            if record["corpus"] in ("mmlu-test", "mmlu-other"):
-                assert four_choices(record["text"]), record["ref_id"]
+def _multiple_choice(part: str) -> list[dict]:
+    return [r for r in read_handwritten(SETS[part]) if r["corpus"] in ("mmlu-test", "mmlu-other")]
+
+
+@pytest.mark.parametrize("part", ["train", "eval"])
+def test_multiple_choice_rewordings_keep_four_lettered_choices_and_an_answer(part):
+    for record in _multiple_choice(part):
+        lines = record["text"].splitlines()
+        letters = [line[:3] for line in lines if line[:3] in ("A. ", "B. ", "C. ", "D. ")]
+        assert letters == ["A. ", "B. ", "C. ", "D. "], record["ref_id"]
+        assert lines[-1] in {f"Answer: {x}" for x in "ABCD"}, record["ref_id"]
+
+
+def test_styles_multiple_choice_rewordings_keep_all_four_choices():
+    records = _multiple_choice("styles")
+    assert records
+    for record in records:
+        assert four_choices(record["text"]), record["ref_id"]
 
 
 def test_four_choices_needs_every_option():
