@@ -9,6 +9,7 @@ rare vocabulary, and then embed only those windows.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from functools import lru_cache
@@ -37,9 +38,35 @@ class TermSettings:
 
 @lru_cache(maxsize=1 << 18)
 def _zipf(token: str) -> float:
+    """``wordfreq.zipf_frequency(token, "en")``, looked up directly for plain lower-case
+    words: wordfreq tokenizes every word it is asked about, about 60 microseconds for each
+    new one, which a freshly started server paid for most of a page's words and passages
+    (its slowest 2 KB pages spent more time here than scanning). The value is the same to the
+    last bit (tests/indexer/test_terms.py compares them on every word of the real data)."""
+    if token.isascii() and token.isalpha() and token.islower():
+        return _zipf_of(_english_frequencies().get(token, 0.0))
     from wordfreq import zipf_frequency
 
     return zipf_frequency(token, "en")
+
+
+@lru_cache(maxsize=1)
+def _english_frequencies() -> dict[str, float]:
+    from wordfreq import get_frequency_dict
+
+    return get_frequency_dict("en", "best")
+
+
+def _zipf_of(listed: float) -> float:
+    """wordfreq's arithmetic for a one-token word with frequency ``listed`` (0 when not in
+    its list): the frequency combined over tokens, floored at Zipf 0, rounded to three
+    significant digits, then to a hundredth on the Zipf scale."""
+    from wordfreq import zipf_to_freq
+
+    freq = 1.0 / (1.0 / listed) if listed else 0.0
+    unrounded = max(freq, zipf_to_freq(0.0))  # the floor of zipf_frequency
+    rounded = round(unrounded, math.floor(-math.log(unrounded, 10)) + 3)
+    return round(math.log(rounded, 10) + 9, 2)
 
 
 def term_weight(token: str, settings: TermSettings) -> float:

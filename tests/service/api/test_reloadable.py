@@ -213,3 +213,32 @@ def test_a_reload_reads_the_allowlist_again(tmp_path, small_index, small_corpora
     assert after["matches"][0]["allowed"] == "document"
     assert refused.status_code == 409 and "allowlist.jsonl:1" in refused.json()["error"]["message"]
     assert still["decision"] == "keep"  # the previous scanner, with its allowlist, still serves
+
+
+def test_a_loaded_scanner_is_frozen_out_of_gc_and_freed_after_later_reloads(small_index):
+    """The serving scanner's objects are out of the collector's full passes, and freezing
+    does not keep a replaced scanner alive: two reloads later it is gone."""
+    import gc
+    import weakref
+
+    from service.api.metrics import ApiMetrics
+    from service.api.reloadable import ReloadableScanner
+    from service.api.settings import ApiSettings
+
+    settings = ApiSettings.from_env(index=small_index, auth="disabled", tiers="verbatim")
+    reloadable = ReloadableScanner(settings, ApiMetrics())
+    gc.unfreeze()
+    try:
+        first, _ = asyncio.run(reloadable.load())
+        assert gc.get_freeze_count() > 10_000
+        scanner = weakref.ref(first.scanner)
+        first.executor.shutdown()
+        del first
+        for _ in range(2):
+            loaded, previous = asyncio.run(reloadable.load())
+            previous.executor.shutdown()
+            del previous
+        assert scanner() is None
+        assert reloadable.current() is loaded
+    finally:
+        gc.unfreeze()
