@@ -167,10 +167,18 @@ def build_match(
     weights = [max(e.ref_tokens, 1) for e in pieces]
     total = sum(weights)
     similarity = sum(e.similarity * w for e, w in zip(pieces, weights, strict=True)) / total
-    confidence = sum(e.confidence * w for e, w in zip(pieces, weights, strict=True)) / total
+    # Numbers that disagree discount the verbatim pieces only: the verifier weighed the
+    # numbers of a paraphrase piece itself, and GSM8K rewordings that said "fifty percent"
+    # for "half" lost their accepted paraphrase to the words the copy shared (risk 0.47-0.50).
     verbatim = [e for e in pieces if e.method is Method.VERBATIM]
-    if verbatim and kind_policy.check_numbers:
-        confidence *= number_agreement(verbatim)
+    agreement = number_agreement(verbatim) if verbatim and kind_policy.check_numbers else 1.0
+    confidence = (
+        sum(
+            e.confidence * w * (agreement if e.method is Method.VERBATIM else 1.0)
+            for e, w in zip(pieces, weights, strict=True)
+        )
+        / total
+    )
     strength = key_strength(corpus, item, pieces, kind_policy, terms)
     risk = strength * confidence
     best = max(pieces, key=lambda e: (e.ref_tokens * e.confidence, e.similarity))
