@@ -203,7 +203,10 @@ class _SizeBucket:
     def __init__(self, full: faiss.Index, rows: np.ndarray, passages: np.ndarray, dims: int):
         self.size = len(passages)
         remap = faiss.RemapDimensionsTransform(full.d, dims, False)  # the first ``dims``
-        self._coarse = faiss.IndexIDMap(faiss.IndexPreTransform(remap, faiss.IndexFlatIP(dims)))
+        flat = faiss.IndexFlatIP(dims)
+        reduced = faiss.IndexPreTransform(remap, flat)
+        self._coarse = faiss.IndexIDMap(reduced)
+        self._parts = (remap, flat, reduced)  # FAISS's wrappers hold bare pointers to them
         # An empty refinement index to construct it (FAISS asks both to hold as many vectors),
         # then the corpus's own: the coarse index answers with corpus passage numbers, which
         # the refinement looks up in it; only ``search`` is ever called.

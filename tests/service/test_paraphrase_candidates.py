@@ -74,6 +74,36 @@ def test_flat_corpora_are_rescored_from_their_mapped_rows_not_a_copy(small_index
         assert np.array_equal(rows, whole)
 
 
+def test_bucket_search_is_exact_search_of_the_passages_that_fit(small_index, web_docs):
+    """Rescoring every passage of a bucket (rescore_k over its size) gives the exact top k
+    on all components among the passages that fit each window's size, with their passage
+    numbers in the corpus: what the FAISS refinement returns is mapped back right."""
+    index = ReferenceIndex.open(small_index)
+    settings = ParaphraseSettings()
+    space = StaticSpace(index, 0.3, settings.window_sizes, rescore_k=100_000)
+    doc = Document(web_docs[7][:3000], index.manifest.settings, "page")
+    windows = document_windows(0, doc, settings.window_sizes, [])
+    vectors = space.window_vectors([doc], windows)
+    sizes = np.asarray([w.size for w in windows])
+    for corpus in index.corpora:
+        rows, passages, scores = space.neighbours(corpus, vectors, sizes, 3)
+        triples = zip(rows.tolist(), passages.tolist(), scores.tolist(), strict=True)
+        found = {(r, p): s for r, p, s in triples}
+        full = flat_rows(corpus.static_vectors)
+        low, high = candidates_module.fit_range(corpus.passage_prose_tokens, space.sizes)
+        expected = {}
+        for row, size in enumerate(sizes.tolist()):
+            fits = np.flatnonzero((low <= size) & (size <= high))
+            if len(fits) == 0:
+                continue
+            exact = full[fits] @ vectors[row]
+            for n in np.argsort(-exact)[:3]:
+                if exact[n] >= 0.3:
+                    expected[(row, int(fits[n]))] = float(exact[n])
+        assert found.keys() == expected.keys(), corpus.name
+        assert np.allclose([found[k] for k in expected], list(expected.values()), atol=1e-5)
+
+
 # Between two sentences of a paragraph.
 _INSIDE_PARAGRAPH = re.compile(r"(?<=[a-z][.!?]) (?=[A-Z])")
 
