@@ -23,6 +23,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.expected_conditions import staleness_of
 from selenium.webdriver.support.ui import Select, WebDriverWait
@@ -81,7 +82,18 @@ def follow(browser, element) -> None:
     """Click what loads a new page, and wait until the old one is gone."""
     page = browser.find_element(By.TAG_NAME, "html")
     element.click()
-    WebDriverWait(browser, 30).until(staleness_of(page))
+    WebDriverWait(browser, 30).until(lambda _: _gone(page))
+
+
+def _gone(element) -> bool:
+    """``staleness_of``, and also true when Chromium answers mid-navigation that the node
+    "does not belong to the document" (a plain WebDriverException, which failed a run)."""
+    try:
+        return staleness_of(element)(None)
+    except WebDriverException as exc:
+        if "does not belong to the document" in str(exc):
+            return True
+        raise
 
 
 def choose(browser, **filters: str) -> None:
