@@ -42,19 +42,14 @@ def _zipf(token: str) -> float:
     words: wordfreq tokenizes every word it is asked about, about 60 microseconds for each
     new one, which a freshly started server paid for most of a page's words and passages
     (its slowest 2 KB pages spent more time here than scanning). The value is the same to the
-    last bit (tests/indexer/test_terms.py compares them on every word of the real data)."""
+    last bit (tests/indexer/test_terms.py compares them on every plain word of wordfreq's list
+    and every token of the C4 sample and a book)."""
+    from wordfreq import get_frequency_dict, zipf_frequency
+
     if token.isascii() and token.isalpha() and token.islower():
-        return _zipf_of(_english_frequencies().get(token, 0.0))
-    from wordfreq import zipf_frequency
-
+        # wordfreq caches the list it reads (``get_frequency_dict`` is an lru_cache).
+        return _zipf_of(get_frequency_dict("en", "best").get(token, 0.0))
     return zipf_frequency(token, "en")
-
-
-@lru_cache(maxsize=1)
-def _english_frequencies() -> dict[str, float]:
-    from wordfreq import get_frequency_dict
-
-    return get_frequency_dict("en", "best")
 
 
 def _zipf_of(listed: float) -> float:

@@ -174,12 +174,10 @@ class StaticSpace(VectorSpace):
     def _bucketed(self, corpus: CorpusIndex) -> dict[int, _SizeBucket]:
         """Per window size, the passages that fit it (built on first use)."""
         if corpus.name not in self._buckets:
-            vectors = flat_rows(corpus.static_vectors)
             low, high = fit_range(corpus.passage_prose_tokens, self.sizes)
             self._buckets[corpus.name] = {
                 size: _SizeBucket(
                     corpus.static_vectors,
-                    vectors,
                     corpus.removals.live(np.nonzero((low <= size) & (size <= high))[0]),
                     self.search_dims,
                 )
@@ -200,7 +198,7 @@ class _SizeBucket:
     candidate search of a 2 KB page against six benchmark corpora fell from 7.5 to 5.5 ms.
     """
 
-    def __init__(self, full: faiss.Index, rows: np.ndarray, passages: np.ndarray, dims: int):
+    def __init__(self, full: faiss.Index, passages: np.ndarray, dims: int):
         self.size = len(passages)
         remap = faiss.RemapDimensionsTransform(full.d, dims, False)  # the first ``dims``
         flat = faiss.IndexFlatIP(dims)
@@ -212,7 +210,7 @@ class _SizeBucket:
         # the refinement looks up in it; only ``search`` is ever called.
         self._refined = faiss.IndexRefine(self._coarse, faiss.IndexFlatIP(full.d))
         if self.size:
-            self._coarse.add_with_ids(np.ascontiguousarray(rows[passages]), passages)
+            self._coarse.add_with_ids(np.ascontiguousarray(flat_rows(full)[passages]), passages)
         self._full = full  # kept alive with the bucket: FAISS holds a bare pointer to it
         self._refined.refine_index = full
         self._refined.ntotal = full.ntotal  # labels are checked against it

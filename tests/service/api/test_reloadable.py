@@ -8,17 +8,22 @@ shows which index judged it.
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import os
 import shutil
 import signal
 import time
+import weakref
 from pathlib import Path
 
 import httpx
 import pytest
 
 from indexer.build import build_index
+from service.api.metrics import ApiMetrics
+from service.api.reloadable import ReloadableScanner
+from service.api.settings import ApiSettings
 from tests.conftest import catalog_corpus
 from tests.service.api.api_server import AUTH, ServerProcess, metric_value, plant, verbatim_env
 
@@ -218,13 +223,6 @@ def test_a_reload_reads_the_allowlist_again(tmp_path, small_index, small_corpora
 def test_a_loaded_scanner_is_frozen_out_of_gc_and_freed_after_later_reloads(small_index):
     """The serving scanner's objects are out of the collector's full passes, and freezing
     does not keep a replaced scanner alive: two reloads later it is gone."""
-    import gc
-    import weakref
-
-    from service.api.metrics import ApiMetrics
-    from service.api.reloadable import ReloadableScanner
-    from service.api.settings import ApiSettings
-
     settings = ApiSettings.from_env(index=small_index, auth="disabled", tiers="verbatim")
     reloadable = ReloadableScanner(settings, ApiMetrics())
     gc.unfreeze()
