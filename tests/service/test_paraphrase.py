@@ -302,17 +302,13 @@ def test_decisions_do_not_depend_on_the_backend(small_index, small_corpora, web_
         ], backend
 
 
-def test_every_sieve_bounds_the_probability_of_the_pairs_it_drops(scanner, small_corpora, web_docs):
-    """The three sieves lose nothing only if each bound is at least the pair's real
-    probability: checked on every candidate of pages with hidden rewordings and plain pages,
-    each one aligned and embedded whatever its bounds say."""
-    from indexer.normalize import TextMode
+@pytest.fixture(scope="module")
+def sieved_pages(scanner, small_corpora, web_docs):
+    """Pages with hidden rewordings and plain pages, with every candidate of each (no sieve)."""
     from service.document import Document
-    from service.paraphrase import _OPTIMISTIC, _page_shares, _WindowFacts
+    from service.paraphrase import _WindowFacts
     from service.paraphrase_candidates import document_windows, find_candidates
-    from service.verifier import alignment_bound, optimistic, page_bound_rows, window_bounds
 
-    matcher = scanner.paraphrase
     settings = scanner.index.manifest.settings
     rng = random.Random(11)
     texts = [
@@ -321,8 +317,20 @@ def test_every_sieve_bounds_the_probability_of_the_pairs_it_drops(scanner, small
     ] + web_docs[310:314]
     docs = [Document(text, settings) for text in texts]
     windows = [w for n, d in enumerate(docs) for w in document_windows(n, d, (16, 32, 64), [])]
-    candidates = find_candidates(matcher.space, scanner.index, docs, windows, 5, 40)
-    facts = _WindowFacts(docs)
+    candidates = find_candidates(scanner.paraphrase.space, scanner.index, docs, windows, 5, 40)
+    return docs, candidates, _WindowFacts(docs)
+
+
+def test_every_sieve_bounds_the_probability_of_the_pairs_it_drops(scanner, sieved_pages):
+    """The three sieves lose nothing only if each bound is at least the pair's real
+    probability: checked on every candidate of pages with hidden rewordings and plain pages,
+    each one aligned and embedded whatever its bounds say."""
+    from indexer.normalize import TextMode
+    from service.paraphrase import _OPTIMISTIC, _page_shares
+    from service.verifier import alignment_bound, optimistic, page_bound_rows, window_bounds
+
+    matcher = scanner.paraphrase
+    docs, candidates, facts = sieved_pages
     verifier = matcher.verifier
     checked = hopeful = 0
     for doc, per_doc in zip(docs, candidates, strict=True):
@@ -373,6 +381,41 @@ def test_every_sieve_bounds_the_probability_of_the_pairs_it_drops(scanner, small
         assert np.all(aligned >= real - 1e-12)
         checked += len(per_doc)
     assert checked >= 100 and 0 < hopeful < checked
+
+
+def test_a_window_shorter_than_its_passage_has_its_signals_before_alignment(scanner, sieved_pages):
+    """The alignment sieve judges a window shorter than its passage on its exact signals,
+    the alignment's score at its bound (``ParaphraseMatcher._aligned``). That loses nothing
+    only if such a window is aligned whole and every other signal is then the aligned pair's:
+    checked on every candidate of the pages, and the sieve's bound against the real value."""
+    from service.paraphrase import _OPTIMISTIC
+    from service.verifier import alignment_bound, aligns_whole_window
+
+    matcher = scanner.paraphrase
+    docs, candidates, facts = sieved_pages
+    whole = longer = 0
+    for per_doc in candidates:
+        for candidate in per_doc:
+            signals = matcher._signals(facts, candidate)
+            view = facts.view(candidate.window)
+            reference = matcher._reference(candidate.corpus, candidate.passage)
+            aligned = matcher._pair(docs, candidate, signals)
+            if not aligns_whole_window(view.joined, reference):
+                longer += 1
+                continue
+            whole += 1
+            window = (candidate.window.token_start, candidate.window.token_end)
+            assert aligned.span == window
+            score = aligned.features["alignment"]
+            staged = matcher._pair(docs, candidate, signals, alignment_score=score)
+            assert staged.span == window and staged.features == aligned.features
+            bound = alignment_bound(view, reference)
+            at_bound = matcher._pair(docs, candidate, signals, alignment_score=bound)
+            bounded, real = matcher.verifier.probabilities(
+                [{**p.features, **_OPTIMISTIC} for p in (at_bound, aligned)]
+            )
+            assert bounded >= real - 1e-12
+    assert whole >= 50 and longer >= 50
 
 
 def test_compiled_trees_give_the_probabilities_of_a_plain_walk(small_index):
