@@ -22,7 +22,7 @@ import pytest
 
 from indexer.build import build_index
 from service.api.metrics import ApiMetrics
-from service.api.reloadable import ReloadableScanner
+from service.api.reloadable import ReloadableScanner, _freeze_survivors
 from service.api.settings import ApiSettings
 from tests.conftest import catalog_corpus
 from tests.service.api.api_server import AUTH, ServerProcess, metric_value, plant, verbatim_env
@@ -240,3 +240,33 @@ def test_a_loaded_scanner_is_frozen_out_of_gc_and_freed_after_later_reloads(smal
         assert reloadable.current() is loaded
     finally:
         gc.unfreeze()
+        gc.callbacks.remove(_freeze_survivors)
+
+
+class _Node:
+    next: _Node | None = None
+
+
+def test_what_survives_a_full_collection_while_serving_is_frozen_too(small_index):
+    """Objects the serving process adds after a load (its caches filling) are frozen by the
+    next full collection, so the one after walks only newer ones; garbage cycles among them
+    are still freed by that collection, before the freeze."""
+    settings = ApiSettings.from_env(index=small_index, auth="disabled", tiers="verbatim")
+    reloadable = ReloadableScanner(settings, ApiMetrics())
+    gc.unfreeze()
+    try:
+        loaded, _ = asyncio.run(reloadable.load())
+        frozen = gc.get_freeze_count()
+        cache = [_Node() for _ in range(5_000)]  # alive, as a cache's entries are
+        cycle = _Node()
+        cycle.next = cycle  # garbage that only the collector frees
+        evicted = weakref.ref(cycle)
+        del cycle
+        gc.collect()
+        assert evicted() is None
+        assert gc.get_freeze_count() >= frozen + len(cache)
+        assert len(gc.get_objects(generation=2)) < len(cache)
+        loaded.executor.shutdown()
+    finally:
+        gc.unfreeze()
+        gc.callbacks.remove(_freeze_survivors)
