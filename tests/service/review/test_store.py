@@ -5,6 +5,8 @@ from __future__ import annotations
 import multiprocessing
 import threading
 import time
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -71,18 +73,18 @@ def test_two_processes_writing_at_once_lose_no_verdict(tmp_path: Path):
         }
 
 
-def _run_together(target, args: list[tuple]) -> list[BaseException]:
-    """Run ``target`` once per argument tuple, each on a thread of its own, and return what
-    they raised (a failed thread must fail the test, not leave the others waiting)."""
+def _run_together(*calls: Callable[[], object]) -> list[BaseException]:
+    """Run each call on a thread of its own and return what they raised (a failed thread must
+    fail the test, not leave the others waiting)."""
     errors: list[BaseException] = []
 
-    def guarded(*arguments) -> None:
+    def guarded(call: Callable[[], object]) -> None:
         try:
-            target(*arguments)
+            call()
         except BaseException as error:  # handed back to the test
             errors.append(error)
 
-    threads = [threading.Thread(target=guarded, args=a) for a in args]
+    threads = [threading.Thread(target=guarded, args=(call,)) for call in calls]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -102,7 +104,8 @@ def test_reviewers_opening_a_new_verdicts_file_at_once_both_open_it(tmp_path: Pa
     for trial in range(60):
         path = tmp_path / f"verdicts-{trial}.sqlite"
         barrier = threading.Barrier(2)
-        assert _run_together(open_store, [(path, barrier, "ana"), (path, barrier, "ben")]) == []
+        ana, ben = (partial(open_store, path, barrier, name) for name in ("ana", "ben"))
+        assert _run_together(ana, ben) == []
         with VerdictStore(path) as store:
             assert len(list(store.history())) == 2
 
@@ -117,7 +120,7 @@ def test_two_threads_with_stores_of_their_own_write_at_once(tmp_path: Path):
             for n in range(50):
                 store.record(Verdict(f"doc-{n}", "c", name, "confirmed", name, 2))
 
-    assert _run_together(reviewer, [("ana",), ("ben",)]) == []
+    assert _run_together(partial(reviewer, "ana"), partial(reviewer, "ben")) == []
     with VerdictStore(path) as store:
         assert len(list(store.history())) == 100
         # Each document has two flagged matches, one judged by each reviewer: all reviewed.
@@ -126,35 +129,22 @@ def test_two_threads_with_stores_of_their_own_write_at_once(tmp_path: Path):
 
 def test_request_threads_sharing_one_store_write_at_once(tmp_path: Path):
     """As a server's threads do: one connection, verdicts and page reads at the same time."""
-    barrier = threading.Barrier(3)
-    errors: list[BaseException] = []
+    barrier = threading.Barrier(3, timeout=60)
 
     with VerdictStore(tmp_path / "verdicts.sqlite") as store:
 
         def reviewer(name: str) -> None:
             barrier.wait()
-            try:
-                for n in range(100):
-                    store.record(Verdict(f"{name}-{n}", "c", "r", "confirmed", name, 1))
-            except BaseException as exc:
-                errors.append(exc)
+            for n in range(100):
+                store.record(Verdict(f"{name}-{n}", "c", "r", "confirmed", name, 1))
 
         def reader() -> None:
             barrier.wait()
-            try:
-                for _ in range(100):
-                    store.counts()
-                    list(store.latest())
-            except BaseException as exc:
-                errors.append(exc)
+            for _ in range(100):
+                store.counts()
+                list(store.latest())
 
-        threads = [threading.Thread(target=reviewer, args=(n,)) for n in ("ana", "ben")]
-        threads.append(threading.Thread(target=reader))
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        assert errors == []
+        assert _run_together(partial(reviewer, "ana"), partial(reviewer, "ben"), reader) == []
         assert store.counts().to_dict() == {"reviewed": 200, "confirmed": 200, "dismissed": 0}
 
 
